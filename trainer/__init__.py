@@ -1,0 +1,1 @@
+"""Idempotent training of molecular property models, tracked in MLflow."""

@@ -1,0 +1,51 @@
+"""Model families: one public module each, all behind the same contract.
+
+A family module `trainer/models/<name>.py` defines:
+
+- `Params`: a pydantic model of its hyperparameters (the `model:` section of a config, less `family`);
+- `train(params, split, seed, log_step) -> TrainedModel`.
+
+Modules whose names start with an underscore hold code that families share; they are not families.
+Family modules import their ML framework inside functions, so reading a config or skipping a run never
+pays for torch, xgboost or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Sequence
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from trainer.data import SplitData
+
+StepLogger = Callable[[dict[str, float], int], None]
+"""Logs per-step metrics (a learning curve): the metrics and the step number."""
+
+
+class TrainedModel(Protocol):
+    """What the pipeline needs from a fitted model of any family."""
+
+    def predict(self, smiles: Sequence[str]) -> np.ndarray:
+        """One prediction per SMILES; NaN where a SMILES cannot be featurised."""
+
+    def log_native(self, name: str, sample_smiles: Sequence[str]) -> None:
+        """Log the fitted model with its own MLflow flavor and signature in the active run."""
+
+    def summary(self) -> dict[str, Any]:
+        """Facts about the fit worth logging as params (best iteration, device, sizes)."""
+
+
+@cache
+def family_names() -> tuple[str, ...]:
+    """Every public module of this package, sorted."""
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")))
+
+
+def load_family(name: str) -> ModuleType:
+    return importlib.import_module(f"{__name__}.{name}")

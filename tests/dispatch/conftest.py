@@ -1,4 +1,4 @@
-"""Stand-in `docker` and `aws` commands that record every call."""
+"""Stand-in `docker` and `aws` commands that record every call, and helpers to render and run host scripts."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+
+from ops.dispatch import TrainJob, train_job
+from ops.images import image_ref
 
 TOKEN = "ghp_TestTokenValue0123456789abcdefXYZ"
+SHA = "0123456789abcdef0123456789abcdef01234567"
 
 # Each stand-in appends one JSON line per call to calls.jsonl in its folder. Behaviour is steered by files in
 # that folder (so it works the same under sshd, whose environment the test does not control):
@@ -100,3 +107,42 @@ def standins(tmp_path: Path) -> Standins:
         path.write_text(_RECORDER.format(python=sys.executable, folder=str(folder), token=TOKEN))
         path.chmod(0o755)
     return Standins(folder)
+
+
+def _job(data_dir: Path, *, configs: tuple[str, ...] = (), lock_timeout: int = 30) -> TrainJob:
+    """A training job as invoke.yaml's defaults make it, with the lock in `data_dir`."""
+    return train_job(
+        image_ref("ghcr.io", "ai-drug", "ai-drug-trainer", SHA),
+        configs,
+        region="eu-west-1",
+        token_parameter="/ghcr/ro-token",
+        data_dir=str(data_dir),
+        lock_timeout=lock_timeout,
+        network="mlflow_default",
+        tracking_uri="http://mlflow:5000",
+    )
+
+
+@pytest.fixture
+def make_job() -> Callable[..., TrainJob]:
+    return _job
+
+
+def _wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    """Poll until `condition` holds; fail naming `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., None]:
+    return _wait_for
+
+
+@pytest.fixture
+def settings(project_root: Path) -> dict:
+    """invoke.yaml as the tasks read it (sections image, aws, dispatch, host, ...)."""
+    return yaml.safe_load((project_root / "invoke.yaml").read_text())

@@ -71,6 +71,24 @@ def push(c, sha="", dry_run=False):
         raise Exit(code=code)
 
 
+@task(
+    iterable=["config"],
+    help={
+        "sha": "Commit whose image to train (required).",
+        "config": "A config name to train, e.g. xgb (repeatable); default: every config in the image.",
+        "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
+        "dry_run": "Print the host script and the request; send nothing.",
+    },
+)
+def dispatch(c, sha="", config=None, host="", dry_run=False):
+    """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
+    from ops import cli
+
+    code = cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
 @task(help={"k": "Only tests matching this pytest -k expression."})
 def test(c, k=""):
     """Run the test suite."""
@@ -78,4 +96,4 @@ def test(c, k=""):
     c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
 
 
-ns = Collection(train, ui, build, push, test)
+ns = Collection(train, ui, build, push, dispatch, test)

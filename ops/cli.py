@@ -113,8 +113,6 @@ def dispatch(
                 f"dispatch.lock_timeout: {job.lock_timeout} s must be below dispatch.execution_timeout "
                 f"({execution_timeout} s), or the wait for the lock outlives the run"
             )
-        return run_job(
-            job, target(host, aws, options, polling), execution_timeout=execution_timeout, dry_run=dry_run
-        )
+        return run_job(job, target(host, aws, options, polling), execution_timeout=execution_timeout, dry_run=dry_run)
 
     return guarded(action)

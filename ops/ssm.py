@@ -19,11 +19,7 @@ TRUNCATED_SUFFIX = "--output truncated--"
 DELIVERY_TIMEOUT = 3600  # send_command's default TimeoutSeconds: how long SSM tries to deliver
 _RUNNING = {"Pending", "InProgress", "Delayed", "Cancelling"}
 # StatusDetails is the more precise word; these are the names printed for it.
-_FINAL_NAMES = {
-    "Execution Timed Out": "TimedOut",
-    "Delivery Timed Out": "DeliveryTimedOut",
-    "Canceled": "Cancelled",
-}
+_FINAL_NAMES = {"Execution Timed Out": "TimedOut", "Delivery Timed Out": "DeliveryTimedOut"}
 
 
 def request(instance_id: str, script: str, *, comment: str, execution_timeout: int, log_group: str) -> dict:
@@ -53,9 +49,7 @@ def check_managed(client: Any, instance_id: str) -> None:
         )
     ping = infos[0].get("PingStatus", "unknown")
     if ping != "Online":
-        raise RemoteError(
-            f"{instance_id} is managed by SSM but its agent is {ping}, not Online: is it running?"
-        )
+        raise RemoteError(f"{instance_id} is managed by SSM but its agent is {ping}, not Online: is it running?")
 
 
 def run_script(
@@ -73,9 +67,7 @@ def run_script(
     """Check, send, wait, print the output; the result carries the script's exit code."""
     try:
         check_managed(client, instance_id)
-        kwargs = request(
-            instance_id, script, comment=comment, execution_timeout=execution_timeout, log_group=log_group
-        )
+        kwargs = request(instance_id, script, comment=comment, execution_timeout=execution_timeout, log_group=log_group)
         command_id = client.send_command(**kwargs)["Command"]["CommandId"]
         print(f"SSM command {command_id} sent to {instance_id}", file=err, flush=True)
         deadline = polling.clock() + DELIVERY_TIMEOUT + execution_timeout + 300
@@ -86,9 +78,7 @@ def run_script(
     return outcome(invocation, command_id)
 
 
-def wait(
-    client: Any, command_id: str, instance_id: str, *, polling: Polling, deadline: float, err: TextIO
-) -> dict:
+def wait(client: Any, command_id: str, instance_id: str, *, polling: Polling, deadline: float, err: TextIO) -> dict:
     """Poll get_command_invocation until the invocation ends; say each new status on `err`."""
     status = ""
     while True:
@@ -137,9 +127,7 @@ def print_output(invocation: dict, command_id: str, log_group: str, *, out: Text
                 if log_group
                 else "nowhere: set aws.log_group to keep it in CloudWatch"
             )
-            print(
-                f"SSM kept only the first {limit:,} characters of {name}; the whole is in {where}", file=err
-            )
+            print(f"SSM kept only the first {limit:,} characters of {name}; the whole is in {where}", file=err)
 
 
 def outcome(invocation: dict, command_id: str) -> RemoteResult:

@@ -23,9 +23,7 @@ _LOG_GROUP = re.compile(r"[A-Za-z0-9_./#-]{1,512}")
 _DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 _ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+")
-_SSH_HOST = re.compile(
-    r"([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?"
-)
+_SSH_HOST = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 
 EXECUTION_TIMEOUT_MAX = 172_800  # AWS-RunShellScript's upper bound for executionTimeout
 
@@ -71,9 +69,7 @@ def seconds(value: object, where: str, *, low: int, high: int) -> int:
 
 def instance_id(value: str, where: str = "aws.instance_id") -> str:
     if not value:
-        raise BadInput(
-            f"{where}: empty; set it in invoke.yaml or INVOKE_AWS_INSTANCE_ID (Terraform's instance_id)"
-        )
+        raise BadInput(f"{where}: empty; set it in invoke.yaml or INVOKE_AWS_INSTANCE_ID (Terraform's instance_id)")
     return _match(_INSTANCE_ID, value, where, "an EC2 or managed instance id such as i-0123456789abcdef0")
 
 

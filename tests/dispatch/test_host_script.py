@@ -173,9 +173,7 @@ def test_the_rendered_script_passes_shellcheck(tmp_path, make_job):
     script = tmp_path / "host.sh"
     script.write_text(make_job(tmp_path, configs=("xgb",)).script())
 
-    checked = subprocess.run(
-        [str(shellcheck), "--severity=style", str(script)], capture_output=True, text=True
-    )
+    checked = subprocess.run([str(shellcheck), "--severity=style", str(script)], capture_output=True, text=True)
 
     assert checked.returncode == 0, checked.stdout
 

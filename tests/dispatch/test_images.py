@@ -30,9 +30,7 @@ def repo(tmp_path: Path) -> tuple[Path, str]:
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "Dockerfile"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "image"], check=True)
-    head = subprocess.run(
-        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     return root, head
 
 
@@ -56,9 +54,7 @@ def test_build_tags_the_head_commit_with_oci_labels(repo, on_path):
     labels = dict(argv[i + 1].split("=", 1) for i, arg in enumerate(argv) if arg == "--label")
     assert labels["org.opencontainers.image.revision"] == head
     assert labels["org.opencontainers.image.source"] == "https://github.com/ai-drug/ai-drug"
-    created = datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=UTC
-    )
+    created = datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before <= created <= datetime.now(UTC) + timedelta(seconds=1)
     assert argv[-3:] == ["--file", str(root / "Dockerfile"), str(root)]
 
@@ -80,16 +76,12 @@ def test_dry_run_prints_the_exact_commands_and_runs_nothing(repo, on_path, capsy
     assert cli.push(IMAGE, root=root, dry_run=True) == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(
-        f"docker build --tag ghcr.io/ai-drug/ai-drug-trainer:{head} --build-arg GIT_SHA={head}"
-    )
+    assert lines[0].startswith(f"docker build --tag ghcr.io/ai-drug/ai-drug-trainer:{head} --build-arg GIT_SHA={head}")
     assert lines[1] == f"docker push ghcr.io/ai-drug/ai-drug-trainer:{head}"
     assert on_path.calls() == []
 
 
-@pytest.mark.parametrize(
-    "sha", ["abc", "g123456", "0123456789abcdef0123456789abcdef012345678", "abc1234;ls", "-rf"]
-)
+@pytest.mark.parametrize("sha", ["abc", "g123456", "0123456789abcdef0123456789abcdef012345678", "abc1234;ls", "-rf"])
 def test_a_sha_that_is_not_7_to_40_hex_is_refused(repo, on_path, capsys, sha):
     root, _ = repo
 

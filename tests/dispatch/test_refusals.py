@@ -50,9 +50,7 @@ def no_aws(monkeypatch):
         ("host", "tracking_uri", "http://mlflow:5000/$(id)"),
     ],
 )
-def test_a_hostile_setting_is_refused_naming_its_key(
-    settings, project_root, no_aws, capsys, section, key, value
-):
+def test_a_hostile_setting_is_refused_naming_its_key(settings, project_root, no_aws, capsys, section, key, value):
     settings[section][key] = value
 
     code = cli.dispatch(settings, root=project_root, sha=SHA)
@@ -93,10 +91,7 @@ def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_a
 def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, project_root, no_aws, capsys):
     settings["aws"]["log_group"] = "/ai-drug/dispatch"
 
-    assert (
-        cli.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True)
-        == 0
-    )
+    assert cli.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True) == 0
 
     out = capsys.readouterr().out
     assert out.startswith("#!/bin/bash\n")
@@ -116,7 +111,5 @@ def test_the_invoke_task_exits_2_with_one_line(project_root):
     )
 
     assert refused.returncode == 2
-    assert (
-        refused.stderr == "bad input: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
-    )
+    assert refused.stderr == "bad input: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
     assert refused.stdout == ""

@@ -123,9 +123,7 @@ def test_the_container_exit_code_comes_back_over_ssh(ssh_server, standins, setti
         ("[127.0.0.1]:{port} ssh-ed25519 {other}", "Host key for server '127.0.0.1' does not match"),
     ],
 )
-def test_an_unknown_or_changed_host_key_is_refused(
-    ssh_server, standins, settings, project_root, capsys, known, reason
-):
+def test_an_unknown_or_changed_host_key_is_refused(ssh_server, standins, settings, project_root, capsys, known, reason):
     port = ssh_server.destination.rsplit(":", 1)[1]
     other = _keygen(ssh_server.known_hosts.parent / "other").split()[1]
     ssh_server.known_hosts.write_text(known.format(port=port, other=other))

@@ -38,9 +38,7 @@ def online(instance_id: str):
     return answer
 
 
-def test_dispatch_through_moto_sends_the_rendered_script(
-    moto_endpoint, settings, project_root, monkeypatch, capsys
-):
+def test_dispatch_through_moto_sends_the_rendered_script(moto_endpoint, settings, project_root, monkeypatch, capsys):
     instance = boto3.client("ec2", region_name="eu-west-1").run_instances(
         ImageId="ami-12c6146b", MinCount=1, MaxCount=1
     )["Instances"][0]["InstanceId"]
@@ -96,9 +94,7 @@ def expect_send(stubber: Stubber, log_group: str = "") -> None:
     )
 
 
-def expect_invocation(
-    stubber: Stubber, status: str, details: str = "", code: int = -1, out: str = ""
-) -> None:
+def expect_invocation(stubber: Stubber, status: str, details: str = "", code: int = -1, out: str = "") -> None:
     response = {
         "CommandId": COMMAND,
         "InstanceId": INSTANCE,
@@ -141,9 +137,7 @@ def test_a_failed_script_passes_its_exit_code_and_output_on():
     sleeps = Sleeps()
 
     with stubber:
-        result, out, err = run(
-            client, log_group="/ai-drug/dispatch", polling=Polling(interval=10, sleep=sleeps)
-        )
+        result, out, err = run(client, log_group="/ai-drug/dispatch", polling=Polling(interval=10, sleep=sleeps))
 
     assert (result.exit_code, result.summary) == (3, f"SSM command {COMMAND}: Failed, exit code 3")
     assert out == "training container exited 3\n"
@@ -182,9 +176,7 @@ def test_invocation_does_not_exist_is_retried_with_bounded_backoff():
     sleeps = Sleeps()
 
     with stubber:
-        result, out, _ = run(
-            client, polling=Polling(interval=10, not_found_delays=(1, 2, 4, 8), sleep=sleeps)
-        )
+        result, out, _ = run(client, polling=Polling(interval=10, not_found_delays=(1, 2, 4, 8), sleep=sleeps))
 
     assert (result.exit_code, out) == (0, "done\n")
     assert sleeps == [1, 2, 4]
@@ -253,12 +245,8 @@ def test_output_cut_by_ssm_is_noted_with_where_to_find_the_rest():
 
 def test_the_task_exits_with_the_remote_exit_code_and_one_line(settings, project_root, monkeypatch, capsys):
     client, stubber = stubbed()
-    stubber.add_response(
-        "describe_instance_information", {"InstanceInformationList": [{"PingStatus": "Online"}]}
-    )
-    stubber.add_response(
-        "send_command", {"Command": {"CommandId": COMMAND}}, {"InstanceIds": [INSTANCE], **ANY_SEND}
-    )
+    stubber.add_response("describe_instance_information", {"InstanceInformationList": [{"PingStatus": "Online"}]})
+    stubber.add_response("send_command", {"Command": {"CommandId": COMMAND}}, {"InstanceIds": [INSTANCE], **ANY_SEND})
     expect_invocation(stubber, "Failed", code=3, out="boom\n")
     monkeypatch.setattr(boto3, "client", lambda *_, **__: client)
     settings["aws"]["instance_id"] = INSTANCE

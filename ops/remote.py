@@ -27,7 +27,7 @@ class RemoteResult:
 
 @dataclass(frozen=True)
 class Polling:
-    """How SSM is polled. Tests pass a `sleep` that only records, so nothing waits."""
+    """How SSM is polled; `sleep` and `clock` are parameters so that a replayed run need not wait."""
 
     interval: float = 10.0
     not_found_delays: tuple[float, ...] = (1, 2, 4, 8, 8, 8, 8, 8)  # InvocationDoesNotExist backoff, ~47 s

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import validate
-from ops.dispatch import run_job, train_job
+from ops.dispatch import train_job
 from ops.images import (
     ImageRef,
     build_command,
@@ -23,7 +23,7 @@ from ops.images import (
     image_ref,
     push_command,
 )
-from ops.remote import Polling, RemoteError, SshTarget, SsmTarget, Target
+from ops.remote import Polling, RemoteError, SshTarget, SsmTarget, Target, run_or_show
 from trainer.errors import BadInput
 
 Section = Mapping[str, Any]
@@ -113,6 +113,12 @@ def dispatch(
                 f"dispatch.lock_timeout: {job.lock_timeout} s must be below dispatch.execution_timeout "
                 f"({execution_timeout} s), or the wait for the lock outlives the run"
             )
-        return run_job(job, target(host, aws, options, polling), execution_timeout=execution_timeout, dry_run=dry_run)
+        return run_or_show(
+            job.script(),
+            target(host, aws, options, polling),
+            comment=job.comment(),
+            execution_timeout=execution_timeout,
+            dry_run=dry_run,
+        )
 
     return guarded(action)

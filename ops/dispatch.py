@@ -1,15 +1,12 @@
-"""`invoke dispatch`: train one commit's image on the host through SSM (or SSH); pass on its exit code."""
+"""The training job that `invoke dispatch` sends to the host: its values, checked, and its host script."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ops import hostscript, validate
 from ops.images import ImageRef
-from ops.remote import Target, describe_request, run_remote
 
 TEMPLATE = "host_train.sh.tmpl"
 
@@ -77,16 +74,3 @@ def train_job(
         network=validate.docker_name(network),
         tracking_uri=validate.http_url(tracking_uri),
     )
-
-
-def run_job(job: TrainJob, target: Target, *, execution_timeout: int, dry_run: bool = False) -> int:
-    """Run the job's script on the target (with dry_run, print it and the request); return the exit code."""
-    script = job.script()
-    if dry_run:
-        request = describe_request(target, comment=job.comment(), execution_timeout=execution_timeout)
-        print(script)
-        print(json.dumps(request, indent=2))
-        return 0
-    result = run_remote(script, target, comment=job.comment(), execution_timeout=execution_timeout)
-    print(result.summary, file=sys.stderr if result.exit_code else sys.stdout)
-    return result.exit_code

@@ -6,6 +6,7 @@ remote run gets the same checks, output handling, final status line and exit cod
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -107,6 +108,18 @@ def run_remote(
         out=out,
         err=err,
     )
+
+
+def run_or_show(script: str, target: Target, *, comment: str, execution_timeout: int, dry_run: bool = False) -> int:
+    """What a task does with a host script: run it and print how it ended, or with dry_run print the script and
+    the request; returns the exit code."""
+    if dry_run:
+        print(script)
+        print(json.dumps(describe_request(target, comment=comment, execution_timeout=execution_timeout), indent=2))
+        return 0
+    result = run_remote(script, target, comment=comment, execution_timeout=execution_timeout)
+    print(result.summary, file=sys.stderr if result.exit_code else sys.stdout)
+    return result.exit_code
 
 
 def exit_code(code: int | None) -> int:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -48,4 +50,40 @@ def test(c, k=""):
     c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
 
 
+@contextmanager
+def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
+    """BadInput exits 2 and the given failures exit 1, each with its one-line message on stderr."""
+    from trainer.errors import BadInput
+
+    try:
+        yield
+    except BadInput as err:
+        raise Exit(str(err), code=2) from None
+    except failures as err:
+        raise Exit(str(err), code=1) from None
+
+
+@task(
+    name="vacuum",
+    help={
+        "db": "The MLflow SQLite store to compact.",
+        "json": "Print the report as one 'vacuum-report {...}' line, for a caller that parses it.",
+    },
+)
+def maintenance_vacuum(c, db, json=False):
+    """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
+    from ops.vacuum import VacuumError, vacuum
+
+    settings = c.config.maintenance
+    with _one_line_errors(VacuumError):
+        report = vacuum(
+            Path(db),
+            backups_kept=int(settings.backups_kept),
+            lock_timeout=float(settings.lock_timeout),
+            busy_timeout=float(settings.busy_timeout),
+        )
+    print(report.report_line() if json else "\n".join(report.lines()))
+
+
 ns = Collection(train, ui, test)
+ns.add_collection(Collection("maintenance", maintenance_vacuum))

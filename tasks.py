@@ -85,5 +85,37 @@ def maintenance_vacuum(c, db, json=False):
     print(report.report_line() if json else "\n".join(report.lines()))
 
 
+@task(
+    name="snapshot",
+    help={
+        "reason": "Why the snapshot is taken; stored in its Reason tag.",
+        "database_bytes": "Size of the MLflow database, for the DatabaseBytes tag (default: unknown).",
+        "dry_run": "List the snapshot it would create and the old ones it would delete; change nothing.",
+    },
+)
+def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
+    """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ops.snapshots import SnapshotError, take_snapshot
+    from trainer.errors import BadInput
+
+    settings = c.config.maintenance
+    with _one_line_errors(SnapshotError, BotoCoreError, ClientError):
+        if database_bytes is not None and not str(database_bytes).isdigit():
+            raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
+        report = take_snapshot(
+            boto3.client("ec2", region_name=c.aws.region),
+            instance_id=c.aws.instance_id,
+            reason=reason,
+            database_bytes=None if database_bytes is None else int(database_bytes),
+            kept=int(settings.snapshots_kept),
+            timeout=float(settings.snapshot_timeout),
+            dry_run=dry_run,
+        )
+    print("\n".join(report.lines()))
+
+
 ns = Collection(train, ui, test)
-ns.add_collection(Collection("maintenance", maintenance_vacuum))
+ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))

@@ -29,7 +29,12 @@ def train(c, config=None, explain=False):
     from trainer.cli import run
 
     os.chdir(ROOT)
-    code = run(config or [], explain=explain, configs_dir=Path(c.train.configs_dir), lock_timeout=c.train.lock_timeout)
+    code = run(
+        config or [],
+        explain=explain,
+        configs_dir=Path(c.train.configs_dir),
+        lock_timeout=c.train.lock_timeout,
+    )
     if code:
         raise Exit(code=code)
 

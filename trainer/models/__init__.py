@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from trainer.data import SplitData
-
 StepLogger = Callable[[dict[str, float], int], None]
 """Logs per-step metrics (a learning curve): the metrics and the step number."""
 

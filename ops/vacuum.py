@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ops.lock import LockTimeoutError, exclusive, training_lock_path
 from trainer.errors import BadInput
+from trainer.lock import LockTimeout, exclusive, lock_path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 REPORT_MARKER = "vacuum-report"
@@ -107,16 +107,14 @@ def vacuum(
         raise BadInput(f"maintenance.backups_kept: must be at least 1, got {backups_kept}")
     free_bytes = free_bytes or _free_bytes
     require_free_space(db, free_bytes)
-    lock = training_lock_path(db)
+    lock = lock_path(f"sqlite:///{db}")
     try:
         with exclusive(lock, lock_timeout):
             # The database may have grown while a training held the lock.
             require_free_space(db, free_bytes)
             return _vacuum_locked(db, backups_kept, busy_timeout)
-    except LockTimeoutError:
-        raise VacuumError(
-            f"{db}: a training holds {lock}; waited {lock_timeout:g} s; database unchanged"
-        ) from None
+    except LockTimeout:
+        raise VacuumError(f"{db}: a training holds {lock}; waited {lock_timeout:g} s; database unchanged") from None
 
 
 def require_sqlite_file(db: Path) -> None:

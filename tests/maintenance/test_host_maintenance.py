@@ -108,10 +108,15 @@ def vacuum_call(host: Host, image: str = IMAGE) -> list[str]:
 
 
 def test_stops_vacuums_starts_and_passes_the_report_through(host: Host):
+    if os.geteuid() == 0:  # a store owned by another user, as where MLflow runs as non-root
+        os.chown(host.db, 4321, 4321)
+
     result = host.run()
 
     assert result.returncode == 0, result.stderr
     assert host.calls() == [STOP, vacuum_call(host), START, CURL]
+    lock, db = (host.data_dir / "train.lock").stat(), host.db.stat()
+    assert (lock.st_uid, lock.st_gid) == (db.st_uid, db.st_gid)
     report = VacuumReport.from_output(result.stdout)
     assert (report.bytes_before, report.bytes_after, report.integrity) == (30, 10, "ok")
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -48,6 +50,54 @@ def ui(c, host="127.0.0.1", port=5000):
 
 @task(
     help={
+        "sha": "Commit to tag the image with; must be the checked-out one (default: HEAD).",
+        "dry_run": "Print the docker command; run nothing.",
+    }
+)
+def build(c, sha="", dry_run=False):
+    """Build the training image of the checked-out commit, tagged registry/owner/name:<sha>."""
+    from ops import cli
+
+    code = cli.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "sha": "Commit whose image to push (default: HEAD).",
+        "dry_run": "Print the docker command; run nothing.",
+    }
+)
+def push(c, sha="", dry_run=False):
+    """Push the training image of a commit; log in to the registry first."""
+    from ops import cli
+
+    code = cli.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["config"],
+    help={
+        "sha": "Commit whose image to train (required).",
+        "config": "A config name to train, e.g. xgb (repeatable); default: every config in the image.",
+        "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
+        "dry_run": "Print the host script and the request; send nothing.",
+    },
+)
+def dispatch(c, sha="", config=None, host="", dry_run=False):
+    """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
+    from ops import cli
+
+    code = cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
         "k": "Only tests matching this pytest -k expression.",
         "lint": "Also run every linter (invoke lint); --no-lint skips them.",
     }
@@ -75,4 +125,72 @@ def _lint(c) -> int:
     return lint(ROOT, HostSettings(host.network, host.data_dir, host.tracking_uri))
 
 
-ns = Collection(train, ui, test, lint_task)
+@contextmanager
+def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
+    """BadInput exits 2 and the given failures exit 1, each with its one-line message on stderr."""
+    from trainer.errors import BadInput
+
+    try:
+        yield
+    except BadInput as err:
+        raise Exit(str(err), code=2) from None
+    except failures as err:
+        raise Exit(str(err), code=1) from None
+
+
+@task(
+    name="vacuum",
+    help={
+        "db": "The MLflow SQLite store to compact.",
+        "json": "Print the report as one 'vacuum-report {...}' line, for a caller that parses it.",
+    },
+)
+def maintenance_vacuum(c, db, json=False):
+    """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
+    from ops.vacuum import VacuumError, vacuum
+
+    settings = c.config.maintenance
+    with _one_line_errors(VacuumError):
+        report = vacuum(
+            Path(db),
+            backups_kept=int(settings.backups_kept),
+            lock_timeout=float(settings.lock_timeout),
+            busy_timeout=float(settings.busy_timeout),
+        )
+    print(report.report_line() if json else "\n".join(report.lines()))
+
+
+@task(
+    name="snapshot",
+    help={
+        "reason": "Why the snapshot is taken; stored in its Reason tag.",
+        "database_bytes": "Size of the MLflow database, for the DatabaseBytes tag (default: unknown).",
+        "dry_run": "List the snapshot it would create and the old ones it would delete; change nothing.",
+    },
+)
+def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
+    """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ops.snapshots import SnapshotError, take_snapshot
+    from trainer.errors import BadInput
+
+    settings = c.config.maintenance
+    with _one_line_errors(SnapshotError, BotoCoreError, ClientError):
+        if database_bytes is not None and not str(database_bytes).isdigit():
+            raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
+        report = take_snapshot(
+            boto3.client("ec2", region_name=c.aws.region),
+            instance_id=c.aws.instance_id,
+            reason=reason,
+            database_bytes=None if database_bytes is None else int(database_bytes),
+            kept=int(settings.snapshots_kept),
+            timeout=float(settings.snapshot_timeout),
+            dry_run=dry_run,
+        )
+    print("\n".join(report.lines()))
+
+
+ns = Collection(train, ui, build, push, dispatch, test, lint_task)
+ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))

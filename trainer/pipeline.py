@@ -125,7 +125,7 @@ def _train(prepared: Prepared, store: Store) -> Outcome:
             mlflow.log_text(dataset.rejected_csv(), "data/rejected_rows.csv")
         with StepLog(run.info.run_id, store) as log_step:
             model = load_family(config.family).train(config.params, dataset.split, config.seed, log_step)
-        mlflow.log_params({f"fit.{name}": value for name, value in model.summary().items()})
+        mlflow.set_tags({f"fit.{name}": value for name, value in model.summary().items()})
         test_rmse = evaluate_and_log(model, dataset.split, config.family, config.data.target_column)
         model.log_native("model", dataset.split.train.smiles)
         log_pyfunc(model, "pyfunc", dataset.split.train.smiles)

@@ -26,7 +26,7 @@ TINY_PARAMS = {
 
 @pytest.fixture
 def tiny_csv(tmp_path: Path) -> Path:
-    """Every 16th molecule of the snapshot (80 rows, both splits), as a file of its own."""
+    """Every 16th molecule of the snapshot (81 rows, both splits), as a file of its own."""
     with SNAPSHOT.open() as handle:
         rows = list(csv.reader(handle))
     path = tmp_path / "tiny.csv"

@@ -36,7 +36,7 @@ class TrainedModel(Protocol):
         """Log the fitted model with its own MLflow flavor and signature in the active run."""
 
     def summary(self) -> dict[str, Any]:
-        """Facts about the fit worth logging as params (best iteration, device, sizes)."""
+        """Facts about the fit, logged as `fit.*` tags (best iteration, device, sizes)."""
 
 
 @cache

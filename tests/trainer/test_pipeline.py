@@ -87,7 +87,9 @@ def test_a_complete_run_is_skipped_and_named(make_config, store_uri) -> None:
     [("FAILED", True), ("KILLED", True), ("RUNNING", True), ("FINISHED", False)],
     ids=["failed", "killed", "still-running", "finished-without-completion-tag"],
 )
-def test_a_run_that_is_not_finished_and_complete_never_blocks_training(make_config, store_uri, status, complete) -> None:
+def test_a_run_that_is_not_finished_and_complete_never_blocks_training(
+    make_config, store_uri, status, complete
+) -> None:
     prepared = prepare(make_config("rf"))
     store = Store(store_uri, prepared.config.experiment)
     client = MlflowClient(store_uri)
@@ -105,7 +107,9 @@ def test_an_exception_in_fit_marks_the_run_failed_without_the_completion_tag(mak
     def crash(*args: object) -> None:
         raise RuntimeError("out of memory in fit")
 
-    monkeypatch.setattr(sys.modules["trainer.models.rf"] if "trainer.models.rf" in sys.modules else _load_rf(), "train", crash)
+    monkeypatch.setattr(
+        sys.modules["trainer.models.rf"] if "trainer.models.rf" in sys.modules else _load_rf(), "train", crash
+    )
     with pytest.raises(RuntimeError, match="out of memory in fit"):
         train(make_config("rf"), store_uri)
     (run,) = MlflowClient(store_uri).search_runs([_experiment_id(store_uri)])

@@ -6,11 +6,11 @@ loads and predicts on new molecules anywhere the pinned requirements are install
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
@@ -26,15 +26,19 @@ SIGNATURE = ModelSignature(
 )
 
 
-class SmilesModel(mlflow.pyfunc.PythonModel):
-    """Wraps a trained model of any family; unparseable SMILES get NaN."""
+# MLflow asks for predict() type hints at class creation; the explicit SIGNATURE is what validates input.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
 
-    def __init__(self, model: TrainedModel) -> None:
-        self.model = model
+    class SmilesModel(mlflow.pyfunc.PythonModel):
+        """Wraps a trained model of any family; unparseable SMILES get NaN."""
 
-    def predict(self, context, model_input, params=None):
-        smiles = pd.DataFrame(model_input)[SMILES_COLUMN].astype(str).tolist()
-        return pd.DataFrame({"prediction": self.model.predict(smiles)})
+        def __init__(self, model: TrainedModel) -> None:
+            self.model = model
+
+        def predict(self, context, model_input, params=None):
+            smiles = pd.DataFrame(model_input)[SMILES_COLUMN].astype(str).tolist()
+            return pd.DataFrame({"prediction": self.model.predict(smiles)})
 
 
 def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> None:
@@ -46,8 +50,3 @@ def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> 
         input_example=pd.DataFrame({SMILES_COLUMN: list(sample_smiles[:3])}),
         pip_requirements=REQUIREMENTS,
     )
-
-
-def predictions(frame: pd.DataFrame) -> np.ndarray:
-    """The prediction column of a pyfunc model's output as floats."""
-    return frame["prediction"].to_numpy(dtype=float)

@@ -115,7 +115,9 @@ def test_retrain_matrix_in_a_copy_of_the_project(make_config, tmp_path) -> None:
 def test_two_concurrent_same_key_processes_train_once(make_config, store_uri) -> None:
     config = str(make_config("rf"))
     command = [sys.executable, "-m", "trainer", "--config", config]
-    processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], results
     actions = sorted(outcomes(stdout)["rf"][0] for stdout, _ in results)

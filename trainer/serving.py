@@ -6,7 +6,8 @@ loads and predicts on new molecules anywhere the pinned requirements are install
 
 from __future__ import annotations
 
-import warnings
+import contextlib
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,9 +27,9 @@ SIGNATURE = ModelSignature(
 )
 
 
-# MLflow asks for predict() type hints at class creation; the explicit SIGNATURE is what validates input.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
+# At class creation MLflow asks for predict() type hints, under a warnings filter of its own that no caller
+# can override; the explicit SIGNATURE is what validates input here, so the request is kept off stderr.
+with contextlib.redirect_stderr(io.StringIO()):
 
     class SmilesModel(mlflow.pyfunc.PythonModel):
         """Wraps a trained model of any family; unparseable SMILES get NaN."""

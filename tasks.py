@@ -96,6 +96,14 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
         raise Exit(code=code)
 
 
+@task(help={"repeats": "How many times each timed command runs (the median is reported)."})
+def bench(c, repeats=5):
+    """Measure model quality, training time, the skip path and featurisation; print Markdown tables."""
+    from ops.bench import run
+
+    print(run(ROOT, int(repeats)))
+
+
 @task(
     help={
         "k": "Only tests matching this pytest -k expression.",
@@ -192,5 +200,5 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
     print("\n".join(report.lines()))
 
 
-ns = Collection(train, ui, build, push, dispatch, test, lint_task)
+ns = Collection(train, ui, build, push, dispatch, bench, test, lint_task)
 ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))

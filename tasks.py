@@ -6,6 +6,7 @@ Imports of the project's modules stay inside the tasks, so `invoke --list` start
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ def ui(c, host="127.0.0.1", port=5000):
     from trainer.tracking import server_command
 
     os.chdir(ROOT)
-    c.run(" ".join(server_command(host, port)), pty=sys.stdout.isatty())
+    c.run(shlex.join(server_command(host, int(port))), pty=sys.stdout.isatty())
 
 
 @task(

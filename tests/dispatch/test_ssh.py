@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ops import cli
+from tests.conftest import free_port
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -24,12 +25,6 @@ class SshServer:
     destination: str  # user@127.0.0.1:port
     host_key: str  # the server's public key line
     known_hosts: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _keygen(path: Path) -> str:
@@ -54,7 +49,7 @@ def ssh_server(tmp_path: Path, standins, monkeypatch) -> Iterator[SshServer]:
     host_key = _keygen(server / "host_key")
     client_key = _keygen(home / ".ssh" / "id_ed25519")
     (server / "authorized_keys").write_text(client_key + "\n")
-    port = _free_port()
+    port = free_port()
     (server / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {server / 'host_key'}\n"
         f"AuthorizedKeysFile {server / 'authorized_keys'}\nPasswordAuthentication no\n"

@@ -27,7 +27,12 @@ def train(c, config=None, explain=False):
     from trainer.cli import run
 
     os.chdir(ROOT)
-    code = run(config or [], explain=explain, configs_dir=Path(c.train.configs_dir), lock_timeout=c.train.lock_timeout)
+    code = run(
+        config or [],
+        explain=explain,
+        configs_dir=Path(c.train.configs_dir),
+        lock_timeout=c.train.lock_timeout,
+    )
     if code:
         raise Exit(code=code)
 
@@ -41,6 +46,54 @@ def ui(c, host="127.0.0.1", port=5000):
     c.run(" ".join(server_command(host, port)), pty=sys.stdout.isatty())
 
 
+@task(
+    help={
+        "sha": "Commit to tag the image with; must be the checked-out one (default: HEAD).",
+        "dry_run": "Print the docker command; run nothing.",
+    }
+)
+def build(c, sha="", dry_run=False):
+    """Build the training image of the checked-out commit, tagged registry/owner/name:<sha>."""
+    from ops import cli
+
+    code = cli.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "sha": "Commit whose image to push (default: HEAD).",
+        "dry_run": "Print the docker command; run nothing.",
+    }
+)
+def push(c, sha="", dry_run=False):
+    """Push the training image of a commit; log in to the registry first."""
+    from ops import cli
+
+    code = cli.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["config"],
+    help={
+        "sha": "Commit whose image to train (required).",
+        "config": "A config name to train, e.g. xgb (repeatable); default: every config in the image.",
+        "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
+        "dry_run": "Print the host script and the request; send nothing.",
+    },
+)
+def dispatch(c, sha="", config=None, host="", dry_run=False):
+    """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
+    from ops import cli
+
+    code = cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
 @task(help={"k": "Only tests matching this pytest -k expression."})
 def test(c, k=""):
     """Run the test suite."""
@@ -48,4 +101,4 @@ def test(c, k=""):
     c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
 
 
-ns = Collection(train, ui, test)
+ns = Collection(train, ui, build, push, dispatch, test)

@@ -7,6 +7,7 @@ line (compared by canonical SMILES, so a duplicate cannot leak from the training
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from dataclasses import dataclass
@@ -62,6 +63,13 @@ class Dataset:
             "rows_test": len(self.split.test),
         }
 
+    def rejected_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["line", "smiles", "reason"])
+        writer.writerows((row.line, row.smiles, row.reason) for row in self.rejected)
+        return out.getvalue()
+
 
 def load_dataset(raw: bytes, config: DataConfig) -> Dataset:
     """Parse, validate and split; refuses or drops bad rows as `config.on_invalid` says."""
@@ -82,9 +90,7 @@ def load_dataset(raw: bytes, config: DataConfig) -> Dataset:
     if rejected and config.on_invalid == "error":
         shown = "; ".join(f"line {row.line}: {row.reason}" for row in rejected[:SHOWN_PROBLEMS])
         more = f" (and {len(rejected) - SHOWN_PROBLEMS} more)" if len(rejected) > SHOWN_PROBLEMS else ""
-        raise BadInput(
-            f"{source}: {len(rejected)} invalid rows: {shown}{more}; set data.on_invalid: drop to drop them"
-        )
+        raise BadInput(f"{source}: {len(rejected)} invalid rows: {shown}{more}; set data.on_invalid: drop to drop them")
     if not smiles:
         raise BadInput(f"{source}: no usable rows left after dropping {len(rejected)} invalid rows")
     split = _split(list(smiles), np.array(targets), np.array(list(smiles.values())), sides, config)
@@ -141,7 +147,10 @@ def _split(smiles: list[str], y: np.ndarray, lines: np.ndarray, sides: list[str]
     method = config.split
     if isinstance(method, ColumnSplit):
         side_array = np.array(sides)
-        train, test = everything[side_array == method.train_value], everything[side_array == method.test_value]
+        train, test = (
+            everything[side_array == method.train_value],
+            everything[side_array == method.test_value],
+        )
     elif isinstance(method, ScaffoldSplit):
         train, test = scaffold_split(everything, smiles, method.test_fraction, config.seed)
     else:

@@ -3,3 +3,7 @@
 
 class BadInput(Exception):
     """Bad config, data or arguments; the message names the file, key, row or flag."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt so the active run is marked KILLED."""

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Trees (and scikit-learn's float32 conversion) need finite values below float32's limit.
 VALUE_LIMIT = 1e30
@@ -31,6 +31,12 @@ class FeatureSpec(BaseModel):
     descriptors: Literal["all", "properties", "none"] = Field(
         "all", description="all: RDKit's ~217 2D descriptors; properties: its 43 fast C++ ones; none."
     )
+
+    @model_validator(mode="after")
+    def _some_features(self) -> FeatureSpec:
+        if self.morgan_size == 0 and self.descriptors == "none":
+            raise ValueError("morgan_size 0 and descriptors none leave no features")
+        return self
 
 
 def featurize(smiles: Sequence[str], spec: FeatureSpec) -> np.ndarray:

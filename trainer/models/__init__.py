@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from trainer.data import SplitData
-
 StepLogger = Callable[[dict[str, float], int], None]
 """Logs per-step metrics (a learning curve): the metrics and the step number."""
 
@@ -38,7 +36,7 @@ class TrainedModel(Protocol):
         """Log the fitted model with its own MLflow flavor and signature in the active run."""
 
     def summary(self) -> dict[str, Any]:
-        """Facts about the fit worth logging as params (best iteration, device, sizes)."""
+        """Facts about the fit, logged as `fit.*` tags (best iteration, device, sizes)."""
 
 
 @cache

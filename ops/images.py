@@ -1,0 +1,109 @@
+"""`invoke build` and `invoke push`: the training image, tagged with the commit it was built from.
+
+Logging in to the registry is the caller's business (CI logs in with its own token before `push`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ops import validate
+from trainer.errors import BadInput
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """registry/owner/name:sha, each part validated by `image_ref`."""
+
+    registry: str
+    owner: str
+    name: str
+    sha: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.registry}/{self.owner}/{self.name}:{self.sha}"
+
+
+def image_ref(registry: str, owner: str, name: str, sha: str) -> ImageRef:
+    return ImageRef(
+        registry=validate.registry(registry),
+        owner=validate.image_path(owner, "image.owner"),
+        name=validate.image_path(name, "image.name"),
+        sha=validate.sha(sha),
+    )
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def head_sha(root: Path) -> str:
+    """The checked-out commit of `root`; BadInput when it is not a git checkout."""
+    found = _git(root, "rev-parse", "HEAD")
+    if found.returncode:
+        raise BadInput(f"--sha: {root} is not a git checkout ({found.stderr.strip()}); pass --sha")
+    return found.stdout.strip()
+
+
+def full_sha(root: Path, sha: str) -> str:
+    """`sha` validated, and spelt out in full when `root`'s git knows the commit, so that a short SHA
+    names the same tag as the full one that `build` and CI use."""
+    sha = validate.sha(sha)
+    found = _git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
+    return found.stdout.strip() if found.returncode == 0 else sha
+
+
+def build_sha(root: Path, sha: str) -> str:
+    """The SHA to tag a build of `root` with: HEAD. A given --sha must be HEAD, because the build context is
+    the working tree: any other commit would get code it does not have."""
+    head = head_sha(root)
+    if sha and not head.startswith(validate.sha(sha)):
+        raise BadInput(f"--sha: {sha} is not the checked-out commit {head}; check it out and build there")
+    return head
+
+
+def build_command(ref: ImageRef, *, source: str, root: Path, created: datetime | None = None) -> list[str]:
+    """docker build of `root` with the OCI labels; GIT_SHA goes in as a build argument."""
+    created = created or datetime.now(UTC)
+    return [
+        "docker",
+        "build",
+        "--tag",
+        ref.tag,
+        "--build-arg",
+        f"GIT_SHA={ref.sha}",
+        "--label",
+        f"org.opencontainers.image.revision={ref.sha}",
+        "--label",
+        f"org.opencontainers.image.source={validate.source_url(source)}",
+        "--label",
+        f"org.opencontainers.image.created={created.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        "--file",
+        str(root / "Dockerfile"),
+        str(root),
+    ]
+
+
+def push_command(ref: ImageRef) -> list[str]:
+    return ["docker", "push", ref.tag]
+
+
+def execute(command: list[str], *, dry_run: bool) -> int:
+    """Print the command; run it unless dry_run. Returns 0, or 1 when docker failed."""
+    print(shlex.join(command), flush=True)
+    if dry_run:
+        return 0
+    try:
+        code = subprocess.run(command).returncode
+    except FileNotFoundError:
+        print(f"{command[0]}: not found on PATH", file=sys.stderr)
+        return 1
+    if code:
+        print(f"{shlex.join(command[:2])} failed with exit code {code}", file=sys.stderr)
+    return 1 if code else 0

@@ -1,0 +1,115 @@
+"""Every value bound for the host script is checked first: a hostile one is exit 2, one line, nothing sent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+from ops import cli
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def settings(settings: dict) -> dict:
+    settings["aws"]["instance_id"] = "i-0123456789abcdef0"
+    return settings
+
+
+@pytest.fixture
+def no_aws(monkeypatch):
+    """Any AWS client made after a refusal fails the test."""
+
+    def refuse(*_, **__):
+        pytest.fail("an AWS client was made for refused input")
+
+    monkeypatch.setattr(boto3, "client", refuse)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("image", "owner", "ai-drug;id"),
+        ("image", "name", "trainer $(id)"),
+        ("image", "registry", "ghcr.io`id`"),
+        ("aws", "instance_id", "i-0123456789abcdef0; id"),
+        ("aws", "region", "eu-west-1 && id"),
+        ("aws", "token_parameter", "/ghcr/ro-token'; id; '"),
+        ("aws", "log_group", "group\nid"),
+        ("dispatch", "execution_timeout", "14400; id"),
+        ("dispatch", "execution_timeout", 999_999),
+        ("dispatch", "lock_timeout", -1),
+        ("dispatch", "poll_interval", "0"),
+        ("host", "data_dir", "/opt/$(id)"),
+        ("host", "data_dir", "relative/dir"),
+        ("host", "network", "mlflow_default --privileged"),
+        ("host", "tracking_uri", "http://mlflow:5000/$(id)"),
+    ],
+)
+def test_a_hostile_setting_is_refused_naming_its_key(settings, project_root, no_aws, capsys, section, key, value):
+    settings[section][key] = value
+
+    code = cli.dispatch(settings, root=project_root, sha=SHA)
+
+    errors = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(errors) == 1 and errors[0].startswith(f"bad input: {section}.{key}: "), errors
+
+
+@pytest.mark.parametrize(
+    ("flags", "flag"),
+    [
+        ({"sha": "0123456; id"}, "--sha"),
+        ({"sha": ""}, "--sha"),
+        ({"sha": SHA, "configs": ["xgb", "x$(id)"]}, "--config"),
+        ({"sha": SHA, "configs": ["../../etc/passwd"]}, "--config"),
+        ({"sha": SHA, "configs": ["-v"]}, "--config"),
+        ({"sha": SHA, "host": "me@box;id"}, "--host"),
+        ({"sha": SHA, "host": "-oProxyCommand=id"}, "--host"),
+    ],
+)
+def test_a_hostile_flag_is_refused_naming_it(settings, project_root, no_aws, capsys, flags, flag):
+    code = cli.dispatch(settings, root=project_root, **flags)
+
+    errors = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(errors) == 1 and errors[0].startswith(f"bad input: {flag}: "), errors
+
+
+def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_aws, capsys):
+    settings["dispatch"].update(execution_timeout=600, lock_timeout=600)
+
+    assert cli.dispatch(settings, root=project_root, sha=SHA) == 2
+
+    assert capsys.readouterr().err.startswith("bad input: dispatch.lock_timeout: 600 s must be below")
+
+
+def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, project_root, no_aws, capsys):
+    settings["aws"]["log_group"] = "/ai-drug/dispatch"
+
+    assert cli.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith("#!/bin/bash\n")
+    assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)" in out
+    assert '"DocumentName": "AWS-RunShellScript"' in out
+    assert '"CloudWatchLogGroupName": "/ai-drug/dispatch"' in out
+    assert '"executionTimeout": [\n      "14400"' in out
+
+
+def test_the_invoke_task_exits_2_with_one_line(project_root):
+    refused = subprocess.run(
+        [sys.executable, "-m", "invoke", "dispatch", "--sha", "abcdef1", "--config", "../x", "--dry-run"],
+        cwd=project_root,
+        env={**os.environ, "INVOKE_AWS_INSTANCE_ID": "i-0123456789abcdef0"},
+        capture_output=True,
+        text=True,
+    )
+
+    assert refused.returncode == 2
+    assert refused.stderr == "bad input: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
+    assert refused.stdout == ""

@@ -1,0 +1,164 @@
+"""Configs: canonical form ignores formatting, every refusal names the file and the key."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trainer.config import load_config
+from trainer.errors import BadInput
+
+BASE = {
+    "data": {"path": "data/solubility.csv", "target_column": "logS", "on_invalid": "drop"},
+    "seed": 3,
+    "model": {"family": "xgb", "learning_rate": 0.001, "max_depth": 4, "features": {"morgan_size": 1024}},
+}
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def shuffled(value: object, rng: random.Random) -> object:
+    """The same mapping with its keys in another order, at every level."""
+    if not isinstance(value, dict):
+        return value
+    keys = list(value)
+    rng.shuffle(keys)
+    return {key: shuffled(value[key], rng) for key in keys}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    flow=st.booleans(),
+    indent=st.integers(min_value=2, max_value=6),
+)
+def test_key_order_and_yaml_style_do_not_change_the_canonical_form(tmp_path_factory, seed, flow, indent) -> None:
+    tmp_path = tmp_path_factory.mktemp("c")
+    reference = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    text = yaml.safe_dump(shuffled(BASE, random.Random(seed)), default_flow_style=flow, sort_keys=False, indent=indent)
+    variant = write(tmp_path, text, "v.yaml")
+    assert load_config(variant).key_json() == reference.key_json()
+
+
+def test_number_spelling_comments_and_explicit_defaults_do_not_change_the_key(tmp_path: Path) -> None:
+    plain = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    spelled = write(
+        tmp_path,
+        """
+# a comment
+model:
+  family: xgb
+  max_depth: 4
+  learning_rate: 1.0e-3      # same number, other spelling
+  features: {morgan_size: 1024, morgan_radius: 2}   # radius 2 is the default
+  n_estimators: 2000                                 # the default too
+seed: 3
+data: {target_column: logS, path: data/solubility.csv, on_invalid: drop, smiles_column: smiles}
+""",
+        "spelled.yaml",
+    )
+    assert load_config(spelled).key_json() == plain.key_json()
+
+
+def test_canonical_form_has_every_default_and_sorted_keys(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    canonical = json.loads(config.canonical_json())
+    assert canonical["model"]["n_estimators"] == 2000
+    assert canonical["model"]["features"] == {"descriptors": "all", "morgan_radius": 2, "morgan_size": 1024}
+    assert canonical["data"]["split"] == {
+        "column": "split",
+        "method": "column",
+        "test_value": "test",
+        "train_value": "train",
+    }
+    assert config.canonical_json() == json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+
+
+def test_location_keys_stay_out_of_the_key_but_not_out_of_the_canonical_form(tmp_path: Path) -> None:
+    moved = {
+        **BASE,
+        "experiment": "elsewhere",
+        "data": {**BASE["data"], "path": "s3://bucket/solubility.csv"},
+    }
+    a = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    b = load_config(write(tmp_path, yaml.safe_dump(moved), "moved.yaml"))
+    assert a.key_json() == b.key_json()
+    assert a.canonical_json() != b.canonical_json()
+
+
+def test_a_hyperparameter_change_changes_the_key(tmp_path: Path) -> None:
+    changed = {**BASE, "model": {**BASE["model"], "max_depth": 5}}
+    a = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    b = load_config(write(tmp_path, yaml.safe_dump(changed), "b.yaml"))
+    assert a.key_json() != b.key_json()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "model: {family: xgb, max_dept: 4}\ndata: {path: d.csv, target_column: y}",
+            "model.max_dept: Extra inputs are not permitted",
+        ),
+        (
+            "model: {family: xgb, max_depth: '4'}\ndata: {path: d.csv, target_column: y}",
+            "model.max_depth: Input should be a valid integer",
+        ),
+        (
+            "model: {family: xgb, max_depth: 0}\ndata: {path: d.csv, target_column: y}",
+            "model.max_depth: Input should be greater than or equal to 1",
+        ),
+        (
+            "model: {family: rf, features: {morgan_size: 0, descriptors: none}}\ndata: {path: d.csv, target_column: y}",
+            "model.features: Value error, morgan_size 0 and descriptors none leave no features",
+        ),
+        (
+            "model: {family: gbm}\ndata: {path: d.csv, target_column: y}",
+            "model.family: unknown family 'gbm' (known: ",
+        ),
+        ("model: {family: rf}\ndata: {path: d.csv}", "data.target_column: Field required"),
+        (
+            "model: {family: rf}\ndata: {path: d.csv, target_column: y, validation_fraction: 1.5}",
+            "data.validation_fraction: Input should be less than 1",
+        ),
+        (
+            "model: {family: rf}\ndata: {path: d.csv, target_column: y, split: {method: cluster}}",
+            "data.split: Input tag 'cluster' found using 'method' does not match",
+        ),
+        (
+            "model: {family: rf}\ndata: {path: d.csv, target_column: y, on_invalid: ignore}",
+            "data.on_invalid: Input should be 'error' or 'drop'",
+        ),
+        (
+            "model: {family: rf}\ndata: {path: d.csv, target_column: y}\nseeds: 1",
+            "seeds: Extra inputs are not permitted",
+        ),
+        ("model: {family: rf}\nmodel: {family: xgb}", "invalid YAML at line 2: key 'model' appears twice"),
+        ("model: [rf", "invalid YAML at line 1: expected ',' or ']'"),
+        ("- rf\n- xgb", "expected a mapping of keys at the top level"),
+        ("data: {path: d.csv, target_column: y}", "model: expected a mapping with a 'family' key"),
+    ],
+)
+def test_bad_configs_are_refused_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BadInput) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"nope\.yaml: cannot read config \(No such file or directory\)"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,41 @@
+"""Random forest on RDKit features (scikit-learn)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainer.data import SplitData
+from trainer.features import FeatureSpec
+from trainer.models import StepLogger
+from trainer.models._tabular import TabularModel, matrices
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    features: FeatureSpec = FeatureSpec()
+    n_estimators: int = Field(500, ge=1, le=10000)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    max_features: float = Field(0.3, gt=0, le=1, description="Fraction of features tried at each split.")
+
+
+def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> TabularModel:
+    from sklearn.ensemble import RandomForestRegressor
+
+    train_x, _ = matrices(split, params.features)
+    forest = RandomForestRegressor(
+        n_estimators=params.n_estimators,
+        max_depth=params.max_depth,
+        min_samples_leaf=params.min_samples_leaf,
+        max_features=params.max_features,
+        random_state=seed,
+        n_jobs=-1,
+    )
+    forest.fit(train_x, split.train.y)
+    return TabularModel(
+        estimator=forest,
+        features=params.features,
+        flavor="sklearn",
+        log_options={"skops_trusted_types": ["sklearn.tree._tree.Tree"]},
+    )

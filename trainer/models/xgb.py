@@ -1,0 +1,52 @@
+"""Gradient-boosted trees on RDKit features (XGBoost), early-stopped on the validation part."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainer.data import SplitData
+from trainer.features import FeatureSpec
+from trainer.models import StepLogger
+from trainer.models._tabular import TabularModel, matrices
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    features: FeatureSpec = FeatureSpec()
+    n_estimators: int = Field(2000, ge=1, le=100000, description="Upper bound; early stopping picks the count.")
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_depth: int = Field(6, ge=1, le=20)
+    min_child_weight: float = Field(1.0, ge=0)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.5, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int = Field(100, ge=1)
+
+
+def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> TabularModel:
+    from xgboost import XGBRegressor
+
+    train_x, valid_x = matrices(split, params.features)
+    booster = XGBRegressor(
+        n_estimators=params.n_estimators,
+        learning_rate=params.learning_rate,
+        max_depth=params.max_depth,
+        min_child_weight=params.min_child_weight,
+        subsample=params.subsample,
+        colsample_bytree=params.colsample_bytree,
+        reg_lambda=params.reg_lambda,
+        early_stopping_rounds=params.early_stopping_rounds,
+        tree_method="hist",
+        random_state=seed,
+    )
+    booster.fit(train_x, split.train.y, eval_set=[(valid_x, split.valid.y)], verbose=False)
+    curve = booster.evals_result()["validation_0"]["rmse"]
+    for step, value in enumerate(curve):
+        log_step({"valid_rmse_curve": value}, step)
+    return TabularModel(
+        estimator=booster,
+        features=params.features,
+        flavor="xgboost",
+        facts={"best_iteration": booster.best_iteration},
+    )

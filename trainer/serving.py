@@ -1,0 +1,53 @@
+"""The SMILES-in pyfunc model every family is logged as: `predict(pd.DataFrame({"smiles": [...]}))`.
+
+Featurisation lives inside the model, and the trainer package travels with it (code_paths), so the model
+loads and predicts on new molecules anywhere the pinned requirements are installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+from trainer.models import TrainedModel
+
+PACKAGE = Path(__file__).resolve().parent
+REQUIREMENTS = str(PACKAGE.parent / "requirements.txt")
+SMILES_COLUMN = "smiles"
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", SMILES_COLUMN)]),
+    outputs=Schema([ColSpec("double", "prediction")]),
+)
+
+
+class SmilesModel(mlflow.pyfunc.PythonModel):
+    """Wraps a trained model of any family; unparseable SMILES get NaN."""
+
+    def __init__(self, model: TrainedModel) -> None:
+        self.model = model
+
+    def predict(self, context, model_input, params=None):
+        smiles = pd.DataFrame(model_input)[SMILES_COLUMN].astype(str).tolist()
+        return pd.DataFrame({"prediction": self.model.predict(smiles)})
+
+
+def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> None:
+    mlflow.pyfunc.log_model(
+        name=name,
+        python_model=SmilesModel(model),
+        code_paths=[str(PACKAGE)],
+        signature=SIGNATURE,
+        input_example=pd.DataFrame({SMILES_COLUMN: list(sample_smiles[:3])}),
+        pip_requirements=REQUIREMENTS,
+    )
+
+
+def predictions(frame: pd.DataFrame) -> np.ndarray:
+    """The prediction column of a pyfunc model's output as floats."""
+    return frame["prediction"].to_numpy(dtype=float)

@@ -1,0 +1,131 @@
+"""MLflow: where the store is, finding a finished run by key, and the lifecycle of a training run.
+
+A run counts as done only when it is FINISHED and carries the completion tag, which the pipeline writes
+after the model and every artifact are stored: a failed, killed or half-logged run never blocks a new one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trainer.errors import Terminated
+from trainer.sqlite_lookup import find_complete_run
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+PROJECT = Path(__file__).resolve().parent.parent
+EMBEDDED_STORE = PROJECT / ".mlflow"
+COMPLETE_TAG = "run_complete"
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, else the embedded SQLite store inside the project."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{EMBEDDED_STORE / 'mlflow.db'}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI; None for any other store."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside it; a server store decides for itself."""
+    database = sqlite_path(uri)
+    return (database.parent / "artifacts").as_uri() if database else None
+
+
+def server_command(host: str, port: int) -> list[str]:
+    """`mlflow server` on the store that training writes to."""
+    uri = tracking_uri()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
+    if root := artifact_root(uri):
+        command += ["--default-artifact-root", root]
+    return [*command, "--host", host, "--port", str(port)]
+
+
+class Store:
+    """One experiment in one tracking store; MLflow is imported only when a look-up needs it."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        self.uri = uri
+        self.experiment = experiment
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        if database := sqlite_path(self.uri):
+            database.parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=self.uri)
+
+    def _experiment_id(self) -> str | None:
+        found = self.client.get_experiment_by_name(self.experiment)
+        return found.experiment_id if found else None
+
+    def ensure_experiment(self) -> str:
+        """Create the experiment once; another process creating it first is success too (mlflow#12259)."""
+        from mlflow.exceptions import MlflowException
+
+        if existing := self._experiment_id():
+            return existing
+        try:
+            return self.client.create_experiment(self.experiment, artifact_location=artifact_root(self.uri))
+        except MlflowException:
+            if existing := self._experiment_id():
+                return existing
+            raise
+
+    def find_complete(self, run_key: str) -> str | None:
+        """The id of the newest FINISHED run that holds `run_key` and the completion tag."""
+        if database := sqlite_path(self.uri):
+            return find_complete_run(database, self.experiment, run_key, COMPLETE_TAG)
+        found = self._newest(f"tags.run_key = '{run_key}' AND tags.{COMPLETE_TAG} = 'true'")
+        return found.info.run_id if found else None
+
+    def newest_of_family(self, family: str) -> Run | None:
+        return self._newest(f"tags.model_family = '{family}' AND tags.{COMPLETE_TAG} = 'true'")
+
+    def _newest(self, condition: str) -> Run | None:
+        experiment_id = self._experiment_id()
+        if experiment_id is None:
+            return None
+        runs = self.client.search_runs(
+            [experiment_id],
+            f"{condition} AND attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+
+@contextmanager
+def training_run(store: Store, tags: dict[str, str]) -> Iterator[Run]:
+    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C, FAILED otherwise."""
+    import mlflow
+
+    mlflow.set_tracking_uri(store.uri)
+    run = mlflow.start_run(experiment_id=store.ensure_experiment(), tags=tags, log_system_metrics=False)
+    try:
+        yield run
+    except (Terminated, KeyboardInterrupt):
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def mark_complete() -> None:
+    """The last write of a training run: its model and artifacts are all stored."""
+    import mlflow
+
+    mlflow.set_tag(COMPLETE_TAG, "true")

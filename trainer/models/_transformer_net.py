@@ -81,9 +81,7 @@ class SmilesEncoder(nn.Module):
 def _positions(length: int, width: int, device: torch.device) -> torch.Tensor:
     """Sinusoidal position encodings (Vaswani et al. 2017): any length, nothing to learn."""
     position = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
-    frequency = torch.exp(
-        torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / width)
-    )
+    frequency = torch.exp(torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / width))
     table = torch.zeros(length, width, device=device)
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency)
@@ -167,9 +165,7 @@ def fit(
 
     rng = np.random.default_rng([seed, 1])
     network.to(device)
-    optimizer = torch.optim.AdamW(
-        network.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
-    )
+    optimizer = torch.optim.AdamW(network.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
     steps_per_epoch = math.ceil(len(train_forms) / params.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _warmup_cosine(params.warmup_epochs * steps_per_epoch, params.epochs * steps_per_epoch)
@@ -263,9 +259,7 @@ def _report(
         )
 
 
-def predict_ids(
-    network: SmilesEncoder, sequences: Sequence[np.ndarray], batch_size: int, device
-) -> np.ndarray:
+def predict_ids(network: SmilesEncoder, sequences: Sequence[np.ndarray], batch_size: int, device) -> np.ndarray:
     """Predictions in the input's order; batches of similar length waste little on padding."""
     predictions = np.empty(len(sequences))
     order = np.argsort([len(ids) for ids in sequences], kind="stable")

@@ -32,6 +32,7 @@ TOKEN_PATTERN = re.compile(
 )
 PAD, UNK, CLS = "<pad>", "<unk>", "<cls>"
 SPECIAL_TOKENS = (PAD, UNK, CLS)
+SAMPLE_ROWS = 4
 
 
 class Params(BaseModel):
@@ -57,9 +58,7 @@ class Params(BaseModel):
         le=200,
         description="Random SMILES per training molecule; each epoch draws one form of each.",
     )
-    tta: int = Field(
-        10, ge=0, le=200, description="Random SMILES averaged with the canonical one at prediction."
-    )
+    tta: int = Field(10, ge=0, le=200, description="Random SMILES averaged with the canonical one at prediction.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
 
     @model_validator(mode="after")
@@ -120,16 +119,11 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     with_cls = params.pooling == "cls"
     seeds = np.random.default_rng([seed, 0]).integers(1, 2**31 - 1, size=len(split.train))
     train_forms = [
-        [
-            vocabulary.encode(tokens, with_cls)
-            for tokens in _usable_tokens(random_forms(text, params.augment, s))
-        ]
+        [vocabulary.encode(tokens, with_cls) for tokens in _usable_tokens(random_forms(text, params.augment, s))]
         for text, s in zip(split.train.smiles, seeds, strict=True)
     ]
     valid_ids = [vocabulary.encode(tokens, with_cls) for tokens in _tokenize_part(split.valid)]
-    network = net.SmilesEncoder(
-        params, len(vocabulary), float(split.train.y.mean()), float(split.train.y.std())
-    )
+    network = net.SmilesEncoder(params, len(vocabulary), float(split.train.y.mean()), float(split.train.y.std()))
     started = time.perf_counter()
     fit = net.fit(
         network,
@@ -241,7 +235,7 @@ class SmilesTransformer:
         from trainer.models import _transformer_net as net
 
         with_cls = self.params.pooling == "cls"
-        sample = [self.vocabulary.encode(tokens, with_cls) for tokens in _usable_tokens(sample_smiles)]
+        sample = [self.vocabulary.encode(tokens, with_cls) for tokens in _usable_tokens(sample_smiles[:SAMPLE_ROWS])]
         net.log_pytorch_model(self.network, name, sample, self.vocabulary.tokens, TOKEN_PATTERN.pattern)
 
     def summary(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
 from trainer.models import TrainedModel
@@ -37,8 +38,8 @@ class SmilesModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"prediction": self.model.predict(smiles)})
 
 
-def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> None:
-    mlflow.pyfunc.log_model(
+def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> ModelInfo:
+    return mlflow.pyfunc.log_model(
         name=name,
         python_model=SmilesModel(model),
         code_paths=[str(PACKAGE)],

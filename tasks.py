@@ -94,6 +94,24 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
         raise Exit(code=code)
 
 
+@task(
+    help={
+        "model": "ai-drug-xgb@champion, a registered name, or a runs:/ or models:/ URI;"
+        " default: every family's champion, side by side.",
+        "input": "CSV file with a SMILES column.",
+        "output": "CSV file to write: the input's columns plus predictions and a reason column.",
+        "smiles_column": "Name of the SMILES column.",
+    }
+)
+def predict(c, input="", output="", model="", smiles_column="smiles"):
+    """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
+    from trainer.predict import run
+
+    code = run(model, input, output, smiles_column)
+    if code:
+        raise Exit(code=code)
+
+
 @task(help={"k": "Only tests matching this pytest -k expression."})
 def test(c, k=""):
     """Run the test suite."""
@@ -101,4 +119,4 @@ def test(c, k=""):
     c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
 
 
-ns = Collection(train, ui, build, push, dispatch, test)
+ns = Collection(train, ui, predict, build, push, dispatch, test)

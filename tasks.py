@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -105,11 +107,19 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
 )
 def predict(c, input="", output="", model="", smiles_column="smiles"):
     """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
-    from trainer.predict import run
+    from trainer.predict import predict_file
 
-    code = run(model, input, output, smiles_column)
-    if code:
-        raise Exit(code=code)
+    with _one_line_errors():
+        report = predict_file(model, input, output, smiles_column)
+    print(report.line())
+
+
+@task(help={"repeats": "How many times each timed command runs (the median is reported)."})
+def bench(c, repeats=5):
+    """Measure model quality, training time, the skip path and featurisation; print Markdown tables."""
+    from ops.bench import run
+
+    print(run(ROOT, int(repeats)))
 
 
 @task(help={"k": "Only tests matching this pytest -k expression."})
@@ -119,4 +129,72 @@ def test(c, k=""):
     c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
 
 
-ns = Collection(train, ui, predict, build, push, dispatch, test)
+@contextmanager
+def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
+    """BadInput exits 2 and the given failures exit 1, each with its one-line message on stderr."""
+    from trainer.errors import BadInput
+
+    try:
+        yield
+    except BadInput as err:
+        raise Exit(str(err), code=2) from None
+    except failures as err:
+        raise Exit(str(err), code=1) from None
+
+
+@task(
+    name="vacuum",
+    help={
+        "db": "The MLflow SQLite store to compact.",
+        "json": "Print the report as one 'vacuum-report {...}' line, for a caller that parses it.",
+    },
+)
+def maintenance_vacuum(c, db, json=False):
+    """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
+    from ops.vacuum import VacuumError, vacuum
+
+    settings = c.config.maintenance
+    with _one_line_errors(VacuumError):
+        report = vacuum(
+            Path(db),
+            backups_kept=int(settings.backups_kept),
+            lock_timeout=float(settings.lock_timeout),
+            busy_timeout=float(settings.busy_timeout),
+        )
+    print(report.report_line() if json else "\n".join(report.lines()))
+
+
+@task(
+    name="snapshot",
+    help={
+        "reason": "Why the snapshot is taken; stored in its Reason tag.",
+        "database_bytes": "Size of the MLflow database, for the DatabaseBytes tag (default: unknown).",
+        "dry_run": "List the snapshot it would create and the old ones it would delete; change nothing.",
+    },
+)
+def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
+    """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ops.snapshots import SnapshotError, take_snapshot
+    from trainer.errors import BadInput
+
+    settings = c.config.maintenance
+    with _one_line_errors(SnapshotError, BotoCoreError, ClientError):
+        if database_bytes is not None and not str(database_bytes).isdigit():
+            raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
+        report = take_snapshot(
+            boto3.client("ec2", region_name=c.aws.region),
+            instance_id=c.aws.instance_id,
+            reason=reason,
+            database_bytes=None if database_bytes is None else int(database_bytes),
+            kept=int(settings.snapshots_kept),
+            timeout=float(settings.snapshot_timeout),
+            dry_run=dry_run,
+        )
+    print("\n".join(report.lines()))
+
+
+ns = Collection(train, ui, predict, build, push, dispatch, bench, test)
+ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))

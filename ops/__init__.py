@@ -1,1 +1,1 @@
-"""Operator side: build and push the training image, run host scripts on the training host."""
+"""Operator side: images, dispatch to the EC2 host, maintenance of the MLflow store."""

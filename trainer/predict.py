@@ -8,7 +8,6 @@ is bad input (exit 2), and no output file is written then.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 REASON_COLUMN = "reason"
 MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
@@ -48,19 +46,6 @@ class Report:
         return text
 
 
-def run(model: str, input_path: str, output_path: str, smiles_column: str) -> int:
-    """Exit code: 0 when the output is written (invalid rows included), 2 for bad input."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    try:
-        report = predict_file(model, input_path, output_path, smiles_column)
-    except BadInput as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        return EXIT_BAD_INPUT
-    print(report.line(), flush=True)
-    return EXIT_OK
-
-
 def model_uris(spec: str) -> dict[str, str]:
     """Prediction column -> model URI.
 
@@ -77,6 +62,7 @@ def model_uris(spec: str) -> dict[str, str]:
 
 
 def predict_file(model: str, input_path: str, output_path: str, smiles_column: str) -> Report:
+    """Write the input's rows with one prediction column per model; raises BadInput naming the flag."""
     frame = _read_input(input_path, smiles_column)
     output = _checked_output(output_path)
     wanted = model_uris(model)
@@ -87,7 +73,7 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
 
     import numpy as np
 
-    from trainer.serving import SMILES_COLUMN, predictions
+    from trainer.serving import SMILES_COLUMN
 
     valid, reasons = _parse(frame[smiles_column].tolist())
     unpredicted = np.zeros(len(frame), dtype=bool)
@@ -95,7 +81,7 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
         values = np.full(len(frame), np.nan)
         if valid.any():
             batch = frame.loc[valid, smiles_column].str.strip().to_frame(SMILES_COLUMN)
-            values[valid] = predictions(pyfunc.predict(batch))
+            values[valid] = pyfunc.predict(batch)["prediction"].to_numpy(dtype=float)
         frame[column] = values
         unpredicted |= valid & np.isnan(values)
     for row in np.flatnonzero(unpredicted):
@@ -163,6 +149,8 @@ def _load(uri: str):
     from trainer.serving import SMILES_COLUMN
     from trainer.tracking import sqlite_path, tracking_uri
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     store = tracking_uri()
     database = sqlite_path(store)
     if database is not None and not database.is_file():

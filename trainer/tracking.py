@@ -94,6 +94,8 @@ class Store:
         return self._newest(f"tags.model_family = '{family}' AND tags.{COMPLETE_TAG} = 'true'")
 
     def _newest(self, condition: str) -> Run | None:
+        if (database := sqlite_path(self.uri)) and not database.is_file():
+            return None
         experiment_id = self._experiment_id()
         if experiment_id is None:
             return None

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trainer.predict import model_uris, run
+from trainer.errors import BadInput
+from trainer.predict import model_uris, predict_file
 
 INPUT_COLUMNS = ["id", "name", "smiles", "note"]
 
@@ -25,11 +26,10 @@ def read(path: Path) -> pd.DataFrame:
 
 
 def test_a_registered_champion_predicts_valid_rows_and_explains_the_invalid_ones(
-    trained_store, molecules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trained_store, molecules: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "out.csv"
-    assert run("ai-drug-xgb@champion", str(molecules), str(output), "smiles") == 0
-    said = capsys.readouterr().out.strip()
+    said = predict_file("ai-drug-xgb@champion", str(molecules), str(output), "smiles").line()
     assert said.startswith(f"{output}: 5 rows (prediction = models:/ai-drug-xgb@champion); 2 with invalid SMILES")
     written = read(output)
     assert list(written.columns) == [*INPUT_COLUMNS, "prediction", "reason"]
@@ -44,7 +44,7 @@ def test_a_registered_champion_predicts_valid_rows_and_explains_the_invalid_ones
 
 def test_without_a_model_every_champion_predicts_side_by_side(trained_store, molecules: Path, tmp_path: Path) -> None:
     output = tmp_path / "out.csv"
-    assert run("", str(molecules), str(output), "smiles") == 0
+    predict_file("", str(molecules), str(output), "smiles")
     written = read(output)
     columns = ["prediction_rf", "prediction_transformer", "prediction_xgb"]
     assert list(written.columns) == [*INPUT_COLUMNS, *columns, "reason"]
@@ -65,7 +65,7 @@ def test_run_and_model_uris_and_a_bare_name_work_too(trained_store, molecules: P
         "bare-name": "ai-drug-transformer",
     }[form]
     output = tmp_path / "out.csv"
-    assert run(spec, str(molecules), str(output), "smiles") == 0
+    predict_file(spec, str(molecules), str(output), "smiles")
     values = read(output)["prediction"]
     assert np.isfinite(values.iloc[[0, 2, 4]].astype(float)).all()
 
@@ -90,8 +90,8 @@ def test_model_specs_resolve_to_uris() -> None:
         ("no output folder", "--output {tmp}/nowhere/out.csv: folder {tmp}/nowhere does not exist"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    trained_store, molecules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, complaint: str
+def test_bad_input_is_refused_with_one_line_and_writes_nothing(
+    trained_store, molecules: Path, tmp_path: Path, case: str, complaint: str
 ) -> None:
     model, source, column = "ai-drug-xgb@champion", str(molecules), "smiles"
     if case == "no such model":
@@ -107,11 +107,10 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     elif case == "no SMILES column":
         column = "structure"
     output = tmp_path / ("nowhere" if case == "no output folder" else "") / "out.csv"
-    assert run(model, source, str(output), column) == 2
-    said = capsys.readouterr()
-    assert said.out == ""
-    assert said.err.count("\n") == 1
-    assert complaint.format(tmp=tmp_path, input=molecules) in said.err
+    with pytest.raises(BadInput) as refusal:
+        predict_file(model, source, str(output), column)
+    assert "\n" not in str(refusal.value)
+    assert complaint.format(tmp=tmp_path, input=molecules) in str(refusal.value)
     assert not output.exists()
     assert [path.name for path in tmp_path.iterdir()] == ["molecules.csv"]
 
@@ -138,14 +137,14 @@ def test_invoke_predict_from_the_command_line(
         timeout=300,
     )
     assert refused.returncode == 2
-    assert refused.stderr.strip() == f"error: --input {tmp_path / 'absent.csv'}: no such file"
+    assert refused.stderr.strip() == f"--input {tmp_path / 'absent.csv'}: no such file"
 
 
 def test_no_tracking_store_is_bad_input_and_creates_none(
-    molecules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    molecules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "store" / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
-    assert run("", str(molecules), str(tmp_path / "out.csv"), "smiles") == 2
-    assert f"no tracking store at {database}" in capsys.readouterr().err
+    with pytest.raises(BadInput, match="no tracking store at"):
+        predict_file("", str(molecules), str(tmp_path / "out.csv"), "smiles")
     assert not database.parent.exists()

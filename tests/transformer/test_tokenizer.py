@@ -47,15 +47,22 @@ def test_a_smiles_the_pattern_does_not_cover_is_refused(smiles: str) -> None:
     assert tokenize(smiles) is None
 
 
-def test_training_refuses_an_untokenisable_smiles_naming_its_line(small_split: SplitData, tiny_params) -> None:
-    train_part = small_split.train
-    broken = Part(
-        smiles=[*train_part.smiles[:5], "C%(100)CC%(100)", *train_part.smiles[5:]],
-        y=np.concatenate([train_part.y[:5], [0.0], train_part.y[5:]]),
-        lines=np.concatenate([train_part.lines[:5], [4242], train_part.lines[5:]]),
+def with_inserted_row(part: Part, smiles: str, line: int) -> Part:
+    return Part(
+        smiles=[*part.smiles[:5], smiles, *part.smiles[5:]],
+        y=np.concatenate([part.y[:5], [0.0], part.y[5:]]),
+        lines=np.concatenate([part.lines[:5], [line], part.lines[5:]]),
     )
-    with pytest.raises(BadInput, match=r"line 4242: SMILES 'C%\(100\)CC%\(100\)' does not tokenise") as refusal:
-        train(tiny_params(), SplitData(train=broken, valid=small_split.valid, test=small_split.test), 0, print)
+
+
+@pytest.mark.parametrize("where", ["train", "valid", "test"])
+def test_training_refuses_an_untokenisable_smiles_in_any_part_naming_its_line(
+    small_split: SplitData, tiny_params, where: str
+) -> None:
+    parts = {name: getattr(small_split, name) for name in ("train", "valid", "test")}
+    parts[where] = with_inserted_row(parts[where], "C%(100)CC%(100)", 4242)
+    with pytest.raises(BadInput, match=r"^line 4242: SMILES 'C%\(100\)CC%\(100\)' does not tokenise") as refusal:
+        train(tiny_params(), SplitData(**parts), 0, print)
     assert str(refusal.value).endswith("(no token matches '%' at character 2)")
 
 

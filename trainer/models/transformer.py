@@ -109,12 +109,16 @@ def random_forms(smiles: str, count: int, seed: int) -> list[str]:
 
 
 def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> SmilesTransformer:
-    """Fit on the training part with early stopping on the validation part's RMSE."""
+    """Fit on the training part with early stopping on the validation part's RMSE.
+
+    Every part is tokenised first, so an untokenisable SMILES is refused before any fitting, wherever it is.
+    """
     from trainer.models import _transformer_net as net
 
     device = net.resolve_device(params.device)
     net.seed_everything(seed)
     train_tokens = _tokenize_part(split.train)
+    _tokenize_part(split.test)
     vocabulary = Vocabulary.build(train_tokens)
     with_cls = params.pooling == "cls"
     seeds = np.random.default_rng([seed, 0]).integers(1, 2**31 - 1, size=len(split.train))

@@ -97,6 +97,24 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
         raise Exit(code=code)
 
 
+@task(
+    help={
+        "model": "ai-drug-xgb@champion, a registered name, or a runs:/ or models:/ URI;"
+        " default: every family's champion, side by side.",
+        "input": "CSV file with a SMILES column.",
+        "output": "CSV file to write: the input's columns plus predictions and a reason column.",
+        "smiles_column": "Name of the SMILES column.",
+    }
+)
+def predict(c, input="", output="", model="", smiles_column="smiles"):
+    """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
+    from trainer.predict import predict_file
+
+    with _one_line_errors():
+        report = predict_file(model, input, output, smiles_column)
+    print(report.line())
+
+
 @task(help={"repeats": "How many times each timed command runs (the median is reported)."})
 def bench(c, repeats=5):
     """Measure model quality, training time, the skip path and featurisation; print Markdown tables."""
@@ -201,5 +219,5 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
     print("\n".join(report.lines()))
 
 
-ns = Collection(train, ui, build, push, dispatch, bench, test, lint_task)
+ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)
 ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))

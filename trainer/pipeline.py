@@ -102,6 +102,7 @@ def _train(prepared: Prepared, store: Store) -> Outcome:
     from trainer.evaluation import evaluate_and_log
     from trainer.models import load_family
     from trainer.provenance import git_sha
+    from trainer.registry import register
     from trainer.serving import log_pyfunc
     from trainer.tracking import mark_complete, training_run
 
@@ -128,7 +129,8 @@ def _train(prepared: Prepared, store: Store) -> Outcome:
         mlflow.set_tags({f"fit.{name}": value for name, value in model.summary().items()})
         test_rmse = evaluate_and_log(model, dataset.split, config.family, config.data.target_column)
         model.log_native("model", dataset.split.train.smiles)
-        log_pyfunc(model, "pyfunc", dataset.split.train.smiles)
+        pyfunc = log_pyfunc(model, "pyfunc", dataset.split.train.smiles)
+        register(store.client, run.info.run_id, config.family, pyfunc, test_rmse, prepared.parts.data_hash)
         mark_complete()
     return Outcome(prepared.path, config.family, "trained", run.info.run_id, test_rmse, time.monotonic() - started)
 

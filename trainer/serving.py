@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
 from trainer.models import TrainedModel
@@ -42,8 +43,8 @@ with contextlib.redirect_stderr(io.StringIO()):
             return pd.DataFrame({"prediction": self.model.predict(smiles)})
 
 
-def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> None:
-    mlflow.pyfunc.log_model(
+def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> ModelInfo:
+    return mlflow.pyfunc.log_model(
         name=name,
         python_model=SmilesModel(model),
         code_paths=[str(PACKAGE)],

@@ -1,0 +1,150 @@
+"""`invoke predict` on a file with valid and invalid rows, against models trained through the real pipeline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainer.errors import BadInput
+from trainer.predict import model_uris, predict_file
+
+INPUT_COLUMNS = ["id", "name", "smiles", "note"]
+
+
+def pyfunc_predictions(uri: str, smiles: list[str]) -> np.ndarray:
+    return mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"smiles": smiles}))["prediction"].to_numpy()
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_a_registered_champion_predicts_valid_rows_and_explains_the_invalid_ones(
+    trained_store, molecules: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.csv"
+    said = predict_file("ai-drug-xgb@champion", str(molecules), str(output), "smiles").line()
+    assert said.startswith(f"{output}: 5 rows (prediction = models:/ai-drug-xgb@champion); 2 with invalid SMILES")
+    written = read(output)
+    assert list(written.columns) == [*INPUT_COLUMNS, "prediction", "reason"]
+    assert written[INPUT_COLUMNS].equals(read(molecules)), "input columns come back unchanged"
+    assert written["prediction"].iloc[[1, 3]].tolist() == ["", ""]
+    assert written["reason"].tolist() == ["", "SMILES does not parse", "", "SMILES is empty", ""]
+    expected = pyfunc_predictions(
+        f"runs:/{trained_store.run_ids['xgb']}/pyfunc", ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "OCC"]
+    )
+    np.testing.assert_allclose(written["prediction"].iloc[[0, 2, 4]].astype(float), expected, rtol=1e-9)
+
+
+def test_without_a_model_every_champion_predicts_side_by_side(trained_store, molecules: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.csv"
+    predict_file("", str(molecules), str(output), "smiles")
+    written = read(output)
+    columns = ["prediction_rf", "prediction_transformer", "prediction_xgb"]
+    assert list(written.columns) == [*INPUT_COLUMNS, *columns, "reason"]
+    for column, family in zip(columns, ["rf", "transformer", "xgb"], strict=True):
+        values = written[column].iloc[[0, 2, 4]].astype(float).to_numpy()
+        uri = f"runs:/{trained_store.run_ids[family]}/pyfunc"
+        np.testing.assert_allclose(values, pyfunc_predictions(uri, ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "OCC"]), rtol=1e-6)
+        assert written[column].iloc[[1, 3]].tolist() == ["", ""]
+    # Every family canonicalises first, so both spellings of ethanol get one prediction.
+    assert (written.loc[0, columns] == written.loc[4, columns]).all()
+
+
+@pytest.mark.parametrize("form", ["runs", "models-version", "bare-name"])
+def test_run_and_model_uris_and_a_bare_name_work_too(trained_store, molecules: Path, tmp_path: Path, form: str) -> None:
+    spec = {
+        "runs": f"runs:/{trained_store.run_ids['transformer']}/pyfunc",
+        "models-version": "models:/ai-drug-transformer/1",
+        "bare-name": "ai-drug-transformer",
+    }[form]
+    output = tmp_path / "out.csv"
+    predict_file(spec, str(molecules), str(output), "smiles")
+    values = read(output)["prediction"]
+    assert np.isfinite(values.iloc[[0, 2, 4]].astype(float)).all()
+
+
+def test_model_specs_resolve_to_uris() -> None:
+    assert model_uris("ai-drug-xgb@champion") == {"prediction": "models:/ai-drug-xgb@champion"}
+    assert model_uris("ai-drug-rf") == {"prediction": "models:/ai-drug-rf@champion"}
+    assert model_uris("models:/ai-drug-rf/3") == {"prediction": "models:/ai-drug-rf/3"}
+    assert model_uris("@challenger")["prediction_xgb"] == "models:/ai-drug-xgb@challenger"
+    assert set(model_uris("")) == {"prediction_rf", "prediction_transformer", "prediction_xgb"}
+
+
+@pytest.mark.parametrize(
+    ("case", "complaint"),
+    [
+        ("no such model", "--model models:/ai-drug-nothing@champion: Registered Model with name=ai-drug-nothing"),
+        ("no such alias", "--model models:/ai-drug-xgb@challenger: Registered model alias challenger not found"),
+        ("no such run", "--model runs:/0123456789abcdef0123456789abcdef/pyfunc: Run with id="),
+        ("not a SMILES model", "not a SMILES-in model"),
+        ("no such file", "--input {tmp}/absent.csv: no such file"),
+        ("no SMILES column", "--input {input}: no column 'structure' (columns: id, name, smiles, note)"),
+        ("no output folder", "--output {tmp}/nowhere/out.csv: folder {tmp}/nowhere does not exist"),
+    ],
+)
+def test_bad_input_is_refused_with_one_line_and_writes_nothing(
+    trained_store, molecules: Path, tmp_path: Path, case: str, complaint: str
+) -> None:
+    model, source, column = "ai-drug-xgb@champion", str(molecules), "smiles"
+    if case == "no such model":
+        model = "ai-drug-nothing@champion"
+    elif case == "no such alias":
+        model = "ai-drug-xgb@challenger"
+    elif case == "no such run":
+        model = "runs:/0123456789abcdef0123456789abcdef/pyfunc"
+    elif case == "not a SMILES model":
+        model = f"runs:/{trained_store.run_ids['xgb']}/model"
+    elif case == "no such file":
+        source = str(tmp_path / "absent.csv")
+    elif case == "no SMILES column":
+        column = "structure"
+    output = tmp_path / ("nowhere" if case == "no output folder" else "") / "out.csv"
+    with pytest.raises(BadInput) as refusal:
+        predict_file(model, source, str(output), column)
+    assert "\n" not in str(refusal.value)
+    assert complaint.format(tmp=tmp_path, input=molecules) in str(refusal.value)
+    assert not output.exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["molecules.csv"]
+
+
+def test_invoke_predict_from_the_command_line(
+    trained_store, molecules: Path, tmp_path: Path, project_root: Path
+) -> None:
+    output = tmp_path / "out.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "predict", "--input", str(molecules), "--output", str(output)],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 with invalid SMILES" in done.stdout
+    assert read(output).shape == (5, len(INPUT_COLUMNS) + 4)
+    refused = subprocess.run(
+        [sys.executable, "-m", "invoke", "predict", "--input", str(tmp_path / "absent.csv"), "--output", str(output)],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == f"--input {tmp_path / 'absent.csv'}: no such file"
+
+
+def test_no_tracking_store_is_bad_input_and_creates_none(
+    molecules: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "store" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
+    with pytest.raises(BadInput, match="no tracking store at"):
+        predict_file("", str(molecules), str(tmp_path / "out.csv"), "smiles")
+    assert not database.parent.exists()

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import boto3
 import pytest
 
 from ops import cli
@@ -18,16 +17,6 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 def settings(settings: dict) -> dict:
     settings["aws"]["instance_id"] = "i-0123456789abcdef0"
     return settings
-
-
-@pytest.fixture
-def no_aws(monkeypatch):
-    """Any AWS client made after a refusal fails the test."""
-
-    def refuse(*_, **__):
-        pytest.fail("an AWS client was made for refused input")
-
-    monkeypatch.setattr(boto3, "client", refuse)
 
 
 @pytest.mark.parametrize(

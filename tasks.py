@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -103,19 +101,6 @@ def test(c, k=""):
     c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
 
 
-@contextmanager
-def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
-    """BadInput exits 2 and the given failures exit 1, each with its one-line message on stderr."""
-    from trainer.errors import BadInput
-
-    try:
-        yield
-    except BadInput as err:
-        raise Exit(str(err), code=2) from None
-    except failures as err:
-        raise Exit(str(err), code=1) from None
-
-
 @task(
     name="vacuum",
     help={
@@ -125,17 +110,11 @@ def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
 )
 def maintenance_vacuum(c, db, json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
-    from ops.vacuum import VacuumError, vacuum
+    from ops import cli
 
-    settings = c.config.maintenance
-    with _one_line_errors(VacuumError):
-        report = vacuum(
-            Path(db),
-            backups_kept=int(settings.backups_kept),
-            lock_timeout=float(settings.lock_timeout),
-            busy_timeout=float(settings.busy_timeout),
-        )
-    print(report.report_line() if json else "\n".join(report.lines()))
+    code = cli.vacuum(c.config.maintenance, db=db, json=json)
+    if code:
+        raise Exit(code=code)
 
 
 @task(
@@ -148,26 +127,11 @@ def maintenance_vacuum(c, db, json=False):
 )
 def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
     """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from ops import cli
 
-    from ops.snapshots import SnapshotError, take_snapshot
-    from trainer.errors import BadInput
-
-    settings = c.config.maintenance
-    with _one_line_errors(SnapshotError, BotoCoreError, ClientError):
-        if database_bytes is not None and not str(database_bytes).isdigit():
-            raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
-        report = take_snapshot(
-            boto3.client("ec2", region_name=c.aws.region),
-            instance_id=c.aws.instance_id,
-            reason=reason,
-            database_bytes=None if database_bytes is None else int(database_bytes),
-            kept=int(settings.snapshots_kept),
-            timeout=float(settings.snapshot_timeout),
-            dry_run=dry_run,
-        )
-    print("\n".join(report.lines()))
+    code = cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 ns = Collection(train, ui, build, push, dispatch, test)

@@ -1,7 +1,8 @@
-"""What the invoke tasks build, push and dispatch call: flags and invoke.yaml sections in, an exit code out.
+"""What the ops tasks (build, push, dispatch, maintenance.*) call: flags and invoke.yaml sections in, an exit code
+out.
 
-Bad input (a flag or an invoke.yaml value) is exit 2, a host that cannot be reached is exit 1, each with one
-line on stderr; a remote script's own exit code passes through.
+Every task goes through `guarded`: bad input (a flag or an invoke.yaml value) is exit 2, a step that failed is
+exit 1 (or the remote script's own code), each with one `error: ...` line on stderr.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ops import validate
 from ops.dispatch import train_job
+from ops.errors import OpsError
 from ops.images import (
     ImageRef,
     build_command,
@@ -23,22 +27,30 @@ from ops.images import (
     image_ref,
     push_command,
 )
-from ops.remote import Polling, RemoteError, SshTarget, SsmTarget, Target, run_or_show
+from ops.remote import Polling, SshTarget, SsmTarget, Target, run_or_show
+from ops.snapshots import take_snapshot
+from ops.vacuum import vacuum as vacuum_store
 from trainer.errors import BadInput
 
 Section = Mapping[str, Any]
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
 
 def guarded(action: Callable[[], int]) -> int:
-    """Run `action`; turn BadInput into exit 2 and RemoteError into exit 1, each with its one line."""
+    """Run `action` and return its exit code; turn an exception into its exit code and one line on stderr."""
     try:
         return action()
     except BadInput as error:
-        print(f"bad input: {error}", file=sys.stderr)
-        return 2
-    except RemoteError as error:
-        print(error, file=sys.stderr)
-        return 1
+        return _fail(EXIT_BAD_INPUT, error)
+    except OpsError as error:
+        return _fail(error.exit_code, error)
+    except (BotoCoreError, ClientError) as error:
+        return _fail(EXIT_FAILED, error)
+
+
+def _fail(code: int, error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    return code
 
 
 def _image(image: Section, sha: str) -> ImageRef:
@@ -50,7 +62,8 @@ def build(image: Section, *, root: Path, sha: str = "", dry_run: bool = False) -
 
     def action() -> int:
         ref = _image(image, build_sha(root, sha))
-        return execute(build_command(ref, source=image["source"], root=root), dry_run=dry_run)
+        execute(build_command(ref, source=image["source"], root=root), dry_run=dry_run)
+        return 0
 
     return guarded(action)
 
@@ -60,7 +73,8 @@ def push(image: Section, *, root: Path, sha: str = "", dry_run: bool = False) ->
 
     def action() -> int:
         ref = _image(image, full_sha(root, sha) if sha else head_sha(root))
-        return execute(push_command(ref), dry_run=dry_run)
+        execute(push_command(ref), dry_run=dry_run)
+        return 0
 
     return guarded(action)
 
@@ -92,12 +106,6 @@ def dispatch(
 
     def action() -> int:
         aws, options, host_settings = settings["aws"], settings["dispatch"], settings["host"]
-        execution_timeout = validate.seconds(
-            options["execution_timeout"],
-            "dispatch.execution_timeout",
-            low=60,
-            high=validate.EXECUTION_TIMEOUT_MAX,
-        )
         job = train_job(
             _image(settings["image"], full_sha(root, sha)),
             configs,
@@ -108,17 +116,64 @@ def dispatch(
             network=host_settings["network"],
             tracking_uri=host_settings["tracking_uri"],
         )
-        if job.lock_timeout >= execution_timeout:
+        timeout = validate.seconds(
+            options["execution_timeout"], "dispatch.execution_timeout", low=60, high=validate.EXECUTION_TIMEOUT_MAX
+        )
+        if job.lock_timeout >= timeout:
             raise BadInput(
                 f"dispatch.lock_timeout: {job.lock_timeout} s must be below dispatch.execution_timeout "
-                f"({execution_timeout} s), or the wait for the lock outlives the run"
+                f"({timeout} s), or the wait for the lock outlives the run"
             )
         return run_or_show(
             job.script(),
             target(host, aws, options, polling),
             comment=job.comment(),
-            execution_timeout=execution_timeout,
+            execution_timeout=timeout,
             dry_run=dry_run,
         )
 
     return guarded(action)
+
+
+def vacuum(options: Section, *, db: str, json: bool = False) -> int:
+    """Check, back up and VACUUM the SQLite store `db` where it lives; `options` is invoke.yaml's maintenance."""
+
+    def action() -> int:
+        report = vacuum_store(
+            Path(db),
+            backups_kept=validate.kept(options["backups_kept"], "maintenance.backups_kept"),
+            lock_timeout=_maintenance_seconds(options, "lock_timeout"),
+            busy_timeout=_maintenance_seconds(options, "busy_timeout"),
+        )
+        print(report.report_line() if json else "\n".join(report.lines()))
+        return 0
+
+    return guarded(action)
+
+
+def snapshot(settings: Section, *, reason: str, database_bytes: str | None = None, dry_run: bool = False) -> int:
+    """Snapshot the EBS volume of the MLflow store; `settings` holds invoke.yaml's aws and maintenance."""
+
+    def action() -> int:
+        if database_bytes is not None and not str(database_bytes).isdigit():
+            raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
+        import boto3
+
+        aws, options = settings["aws"], settings["maintenance"]
+        report = take_snapshot(
+            boto3.client("ec2", region_name=validate.region(aws["region"])),
+            instance_id=aws["instance_id"] and validate.instance_id(aws["instance_id"]),
+            reason=reason,
+            database_bytes=None if database_bytes is None else int(database_bytes),
+            kept=validate.kept(options["snapshots_kept"], "maintenance.snapshots_kept"),
+            timeout=_maintenance_seconds(options, "snapshot_timeout"),
+            dry_run=dry_run,
+        )
+        print("\n".join(report.lines()))
+        return 0
+
+    return guarded(action)
+
+
+def _maintenance_seconds(options: Section, key: str) -> int:
+    return validate.wait(options[key], f"maintenance.{key}")

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ops.errors import OpsError
 
-class RemoteError(Exception):
+
+class RemoteError(OpsError):
     """The script could not be run at all (host not reachable, not managed, no answer); exit code 1."""
 
 

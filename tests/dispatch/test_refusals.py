@@ -46,7 +46,7 @@ def test_a_hostile_setting_is_refused_naming_its_key(settings, project_root, no_
 
     errors = capsys.readouterr().err.splitlines()
     assert code == 2
-    assert len(errors) == 1 and errors[0].startswith(f"bad input: {section}.{key}: "), errors
+    assert len(errors) == 1 and errors[0].startswith(f"error: {section}.{key}: "), errors
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_a_hostile_flag_is_refused_naming_it(settings, project_root, no_aws, cap
 
     errors = capsys.readouterr().err.splitlines()
     assert code == 2
-    assert len(errors) == 1 and errors[0].startswith(f"bad input: {flag}: "), errors
+    assert len(errors) == 1 and errors[0].startswith(f"error: {flag}: "), errors
 
 
 def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_aws, capsys):
@@ -74,7 +74,7 @@ def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_a
 
     assert cli.dispatch(settings, root=project_root, sha=SHA) == 2
 
-    assert capsys.readouterr().err.startswith("bad input: dispatch.lock_timeout: 600 s must be below")
+    assert capsys.readouterr().err.startswith("error: dispatch.lock_timeout: 600 s must be below")
 
 
 def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, project_root, no_aws, capsys):
@@ -100,5 +100,5 @@ def test_the_invoke_task_exits_2_with_one_line(project_root):
     )
 
     assert refused.returncode == 2
-    assert refused.stderr == "bad input: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
+    assert refused.stderr == "error: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
     assert refused.stdout == ""

@@ -59,6 +59,6 @@ def test_an_unknown_or_changed_host_key_is_refused(ssh_server, standins, setting
 
     errors = capsys.readouterr().err.splitlines()
     assert code == 1
-    assert len(errors) == 1 and errors[0].startswith(f"ssh {ssh_server.destination}: ")
+    assert len(errors) == 1 and errors[0].startswith(f"error: ssh {ssh_server.destination}: ")
     assert reason in errors[0]
     assert standins.calls() == []

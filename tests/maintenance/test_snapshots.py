@@ -188,4 +188,6 @@ def test_task_dry_run_then_real_run(crowded):
 def test_task_without_a_volume_exits_1_with_one_line(account: Account):
     result = run_task(account)
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.strip() == ("no volume is tagged App=ai-drug, Role=mlflow-data and aws.instance_id is not set")
+    assert result.stderr.strip() == (
+        "error: no volume is tagged App=ai-drug, Role=mlflow-data and aws.instance_id is not set"
+    )

@@ -102,6 +102,24 @@ def test(c, k=""):
 
 
 @task(
+    name="run",
+    default=True,
+    help={
+        "sha": "Commit whose training image runs the vacuum (required).",
+        "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
+        "dry_run": "Print the host script, the request and the snapshot plan; change nothing.",
+    },
+)
+def maintenance_run(c, sha="", host="", dry_run=False):
+    """Vacuum the MLflow store on the host with MLflow stopped, then snapshot its EBS volume."""
+    from ops import cli
+
+    code = cli.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
     name="vacuum",
     help={
         "db": "The MLflow SQLite store to compact.",
@@ -135,4 +153,4 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
 
 
 ns = Collection(train, ui, build, push, dispatch, test)
-ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))
+ns.add_collection(Collection("maintenance", maintenance_run, maintenance_vacuum, maintenance_snapshot))

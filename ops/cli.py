@@ -1,4 +1,4 @@
-"""What the ops tasks (build, push, dispatch, maintenance.*) call: flags and invoke.yaml sections in, an exit code
+"""What the ops tasks (build, push, dispatch, maintenance) call: flags and invoke.yaml sections in, an exit code
 out.
 
 Every task goes through `guarded`: bad input (a flag or an invoke.yaml value) is exit 2, a step that failed is
@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops import validate
 from ops.dispatch import train_job
 from ops.errors import OpsError
+from ops.host_maintenance import maintenance_job
 from ops.images import (
     ImageRef,
     build_command,
@@ -27,8 +28,9 @@ from ops.images import (
     image_ref,
     push_command,
 )
+from ops.maintenance import SnapshotStep, run_maintenance, show_maintenance
 from ops.remote import Polling, SshTarget, SsmTarget, Target, run_or_show
-from ops.snapshots import take_snapshot
+from ops.snapshots import SnapshotReport, take_snapshot
 from ops.vacuum import vacuum as vacuum_store
 from trainer.errors import BadInput
 
@@ -92,6 +94,19 @@ def target(host: str, aws: Section, dispatch: Section, polling: Polling | None =
     )
 
 
+def execution_timeout(options: Section, section: str, *, waits: int, waits_key: str) -> int:
+    """`<section>.execution_timeout`, refused unless it outlasts the `waits` seconds the host script may wait."""
+    timeout = validate.seconds(
+        options["execution_timeout"], f"{section}.execution_timeout", low=60, high=validate.EXECUTION_TIMEOUT_MAX
+    )
+    if waits >= timeout:
+        raise BadInput(
+            f"{waits_key}: {waits} s must be below {section}.execution_timeout ({timeout} s), "
+            "or the host script's waits outlive the run"
+        )
+    return timeout
+
+
 def dispatch(
     settings: Section,
     *,
@@ -116,14 +131,7 @@ def dispatch(
             network=host_settings["network"],
             tracking_uri=host_settings["tracking_uri"],
         )
-        timeout = validate.seconds(
-            options["execution_timeout"], "dispatch.execution_timeout", low=60, high=validate.EXECUTION_TIMEOUT_MAX
-        )
-        if job.lock_timeout >= timeout:
-            raise BadInput(
-                f"dispatch.lock_timeout: {job.lock_timeout} s must be below dispatch.execution_timeout "
-                f"({timeout} s), or the wait for the lock outlives the run"
-            )
+        timeout = execution_timeout(options, "dispatch", waits=job.lock_timeout, waits_key="dispatch.lock_timeout")
         return run_or_show(
             job.script(),
             target(host, aws, options, polling),
@@ -157,20 +165,69 @@ def snapshot(settings: Section, *, reason: str, database_bytes: str | None = Non
     def action() -> int:
         if database_bytes is not None and not str(database_bytes).isdigit():
             raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
-        import boto3
-
-        aws, options = settings["aws"], settings["maintenance"]
-        report = take_snapshot(
-            boto3.client("ec2", region_name=validate.region(aws["region"])),
-            instance_id=aws["instance_id"] and validate.instance_id(aws["instance_id"]),
-            reason=reason,
-            database_bytes=None if database_bytes is None else int(database_bytes),
-            kept=validate.kept(options["snapshots_kept"], "maintenance.snapshots_kept"),
-            timeout=_maintenance_seconds(options, "snapshot_timeout"),
-            dry_run=dry_run,
-        )
+        take = snapshot_step(settings["aws"], settings["maintenance"], reason=reason)
+        report = take(None if database_bytes is None else int(database_bytes), dry_run=dry_run)
         print("\n".join(report.lines()))
         return 0
+
+    return guarded(action)
+
+
+def snapshot_step(aws: Section, options: Section, *, reason: str) -> SnapshotStep:
+    """The snapshot with invoke.yaml's retention and timeout, every value checked before anything is done."""
+    instance_id = aws["instance_id"] and validate.instance_id(aws["instance_id"])
+    region = validate.region(aws["region"])
+    kept = validate.kept(options["snapshots_kept"], "maintenance.snapshots_kept")
+    timeout = _maintenance_seconds(options, "snapshot_timeout")
+
+    def take(database_bytes: int | None, *, dry_run: bool = False) -> SnapshotReport:
+        import boto3
+
+        ec2 = boto3.client("ec2", region_name=region)
+        return take_snapshot(
+            ec2,
+            instance_id=instance_id,
+            reason=reason,
+            database_bytes=database_bytes,
+            kept=kept,
+            timeout=timeout,
+            dry_run=dry_run,
+        )
+
+    return take
+
+
+def maintenance(
+    settings: Section,
+    *,
+    root: Path,
+    sha: str,
+    host: str = "",
+    dry_run: bool = False,
+    polling: Polling | None = None,
+) -> int:
+    """Vacuum the MLflow store on the host in the image of `sha`, then snapshot its volume; `settings` holds
+    invoke.yaml's image, aws, dispatch, host and maintenance."""
+
+    def action() -> int:
+        aws, options = settings["aws"], settings["maintenance"]
+        job = maintenance_job(
+            _image(settings["image"], full_sha(root, sha)),
+            region=aws["region"],
+            token_parameter=aws["token_parameter"],
+            data_dir=settings["host"]["data_dir"],
+            backups_kept=options["backups_kept"],
+            lock_timeout=options["lock_timeout"],
+            busy_timeout=options["busy_timeout"],
+            health_url=options["health_url"],
+            health_timeout=options["health_timeout"],
+        )
+        waits_key = "maintenance.lock_timeout (twice) + busy_timeout + health_timeout"
+        timeout = execution_timeout(options, "maintenance", waits=job.longest_wait, waits_key=waits_key)
+        remote = target(host, aws, settings["dispatch"], polling)
+        take = snapshot_step(aws, options, reason="invoke maintenance")
+        run = show_maintenance if dry_run else run_maintenance
+        return run(job, remote, execution_timeout=timeout, snapshot=take)
 
     return guarded(action)
 

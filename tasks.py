@@ -6,6 +6,7 @@ Imports of the project's modules stay inside the tasks, so `invoke --list` start
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def ui(c, host="127.0.0.1", port=5000):
     from trainer.tracking import server_command
 
     os.chdir(ROOT)
-    c.run(" ".join(server_command(host, port)), pty=sys.stdout.isatty())
+    c.run(shlex.join(server_command(host, int(port))), pty=sys.stdout.isatty())
 
 
 @task(
@@ -94,11 +95,41 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
         raise Exit(code=code)
 
 
-@task(help={"k": "Only tests matching this pytest -k expression."})
-def test(c, k=""):
-    """Run the test suite."""
+@task(help={"repeats": "How many times each timed command runs (the median is reported)."})
+def bench(c, repeats=5):
+    """Measure model quality, training time, the skip path and featurisation; print Markdown tables."""
+    from ops.bench import run
+
+    print(run(ROOT, int(repeats)))
+
+
+@task(
+    help={
+        "k": "Only tests matching this pytest -k expression.",
+        "lint": "Also run every linter (invoke lint); --no-lint skips them.",
+    }
+)
+def test(c, k="", lint=True):
+    """Run the test suite, then the linters; fails if either fails."""
     selector = f" -k {k!r}" if k else ""
-    c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty())
+    tests = c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty(), warn=True)
+    lint_code = _lint(c) if lint else 0
+    if tests.exited or lint_code:
+        raise Exit(code=tests.exited or lint_code)
+
+
+@task(name="lint")
+def lint_task(c):
+    """Run every linter: ruff, hadolint, shellcheck, actionlint, terraform fmt, checkov and the compose check."""
+    if code := _lint(c):
+        raise Exit(code=code)
+
+
+def _lint(c) -> int:
+    from ops.lint import HostSettings, lint
+
+    host = c.config.host
+    return lint(ROOT, HostSettings(host.network, host.data_dir, host.tracking_uri))
 
 
 @task(
@@ -152,5 +183,5 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
         raise Exit(code=code)
 
 
-ns = Collection(train, ui, build, push, dispatch, test)
+ns = Collection(train, ui, build, push, dispatch, bench, test, lint_task)
 ns.add_collection(Collection("maintenance", maintenance_run, maintenance_vacuum, maintenance_snapshot))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 from trainer.errors import BadInput, Terminated
@@ -17,7 +16,6 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
     """Exit code: 0 when every config trained or skipped, 2 for bad input, 1 for anything else."""
     signal.signal(signal.SIGTERM, _terminate)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    warnings.filterwarnings("ignore", message=r".*type hints to the `predict` method")
     paths = [Path(name) for name in configs] or sorted(configs_dir.glob("*.yaml"))
     if not paths:
         return _fail(EXIT_BAD_INPUT, f"--config: none given and no *.yaml in {configs_dir}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,11 +11,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
 from mlflow import MlflowClient
 
+from tests.conftest import free_port, wait_for_health
 from tests.trainer.conftest import ROOT, run_trainer
 from trainer.tracking import COMPLETE_TAG
 
@@ -115,7 +118,9 @@ def test_retrain_matrix_in_a_copy_of_the_project(make_config, tmp_path) -> None:
 def test_two_concurrent_same_key_processes_train_once(make_config, store_uri) -> None:
     config = str(make_config("rf"))
     command = [sys.executable, "-m", "trainer", "--config", config]
-    processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], results
     actions = sorted(outcomes(stdout)["rf"][0] for stdout, _ in results)
@@ -203,3 +208,37 @@ def test_the_entrypoint_trains_against_a_real_mlflow_server(make_config, mlflow_
     run = MlflowClient(mlflow_server).get_run(run_id)
     assert run.data.tags["git_sha"] == env["GIT_SHA"]
     assert run.data.tags[COMPLETE_TAG] == "true"
+
+
+def test_invoke_ui_serves_the_store_that_training_writes(make_config, store_uri, tmp_path) -> None:
+    trained = run_trainer("--config", str(make_config("rf")))
+    _, run_id = outcomes(trained.stdout)["rf"]
+    port = free_port()
+    log = tmp_path / "ui.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "ui", "--port", str(port)],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, server, log)
+        request = urllib.request.Request(
+            f"{url}/api/2.0/mlflow/runs/search",
+            data=json.dumps({"experiment_ids": [_experiment_id(url)]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            runs = json.load(response)["runs"]
+        assert [found["info"]["run_id"] for found in runs] == [run_id]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _experiment_id(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ai-drug") as response:
+        return json.load(response)["experiment"]["experiment_id"]

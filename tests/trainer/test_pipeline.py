@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import mlflow
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from trainer.models import load_family
 from trainer.pipeline import prepare, skip_or_train
 from trainer.tracking import COMPLETE_TAG, Store
 
@@ -87,7 +87,7 @@ def test_a_complete_run_is_skipped_and_named(make_config, store_uri) -> None:
     [("FAILED", True), ("KILLED", True), ("RUNNING", True), ("FINISHED", False)],
     ids=["failed", "killed", "still-running", "finished-without-completion-tag"],
 )
-def test_a_run_that_is_not_finished_and_complete_never_blocks_training(make_config, store_uri, status, complete) -> None:
+def test_an_unfinished_or_incomplete_run_never_blocks_training(make_config, store_uri, status, complete) -> None:
     prepared = prepare(make_config("rf"))
     store = Store(store_uri, prepared.config.experiment)
     client = MlflowClient(store_uri)
@@ -105,7 +105,7 @@ def test_an_exception_in_fit_marks_the_run_failed_without_the_completion_tag(mak
     def crash(*args: object) -> None:
         raise RuntimeError("out of memory in fit")
 
-    monkeypatch.setattr(sys.modules["trainer.models.rf"] if "trainer.models.rf" in sys.modules else _load_rf(), "train", crash)
+    monkeypatch.setattr(load_family("rf"), "train", crash)
     with pytest.raises(RuntimeError, match="out of memory in fit"):
         train(make_config("rf"), store_uri)
     (run,) = MlflowClient(store_uri).search_runs([_experiment_id(store_uri)])
@@ -113,12 +113,6 @@ def test_an_exception_in_fit_marks_the_run_failed_without_the_completion_tag(mak
     assert COMPLETE_TAG not in run.data.tags
     monkeypatch.undo()
     assert train(make_config("rf"), store_uri).action == "trained"
-
-
-def _load_rf():
-    from trainer.models import load_family
-
-    return load_family("rf")
 
 
 def _experiment_id(uri: str) -> str:

@@ -1,0 +1,78 @@
+"""`invoke bench`: the figures the README quotes, measured on this machine.
+
+- quality and training time of every committed config, trained from scratch into a throw-away store;
+- the skip path (`invoke train` with nothing to train) against `python -c "import mlflow"`, interleaved;
+- featurisation throughput on 10,000 molecules.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TRAINED = re.compile(
+    r"^(?P<config>\S+)  (?P<family>\w+)  trained  run \w+  test RMSE (?P<rmse>[\d.]+)  (?P<seconds>[\d.]+) s"
+)
+FEATURISED_MOLECULES = 10_000
+
+
+def run(root: Path, repeats: int) -> str:
+    """Markdown tables of every figure."""
+    with tempfile.TemporaryDirectory(prefix="ai-drug-bench-") as store:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
+        train = [sys.executable, "-m", "invoke", "train"]
+        first = subprocess.run(train, cwd=root, env=env, capture_output=True, text=True, check=True)
+        quality = [match.groupdict() for line in first.stdout.splitlines() if (match := TRAINED.match(line))]
+        skip, baseline = [], []
+        for _ in range(repeats):
+            skip.append(_seconds(train, root, env))
+            baseline.append(_seconds([sys.executable, "-c", "import mlflow"], root, env))
+    lines = [
+        "| config | family | test RMSE | training wall time |",
+        "|---|---|---|---|",
+        *(f"| {q['config']} | {q['family']} | {float(q['rmse']):.3f} | {float(q['seconds']):.1f} s |" for q in quality),
+        "",
+        f"| command (median of {repeats}, interleaved) | wall time |",
+        "|---|---|",
+        f"| `invoke train`, every config skipped | {statistics.median(skip):.2f} s |",
+        f'| `python -c "import mlflow"` | {statistics.median(baseline):.2f} s |',
+        f"| ratio | {statistics.median(skip) / statistics.median(baseline):.2f}x |",
+        "",
+        *_featurisation(root),
+    ]
+    return "\n".join(lines)
+
+
+def _seconds(command: list[str], root: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=root, env=env, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def _featurisation(root: Path) -> list[str]:
+    import csv
+
+    from trainer.features import FeatureSpec, featurize
+
+    with (root / "data" / "solubility.csv").open() as handle:
+        smiles = [row["smiles"] for row in csv.DictReader(handle)]
+    batch = (smiles * (FEATURISED_MOLECULES // len(smiles) + 1))[:FEATURISED_MOLECULES]
+    rows = [
+        f"| features ({FEATURISED_MOLECULES:,} molecules, {os.cpu_count()} cores) | wall time | molecules/s |",
+        "|---|---|---|",
+    ]
+    for descriptors in ("none", "properties", "all"):
+        spec = FeatureSpec(descriptors=descriptors)
+        started = time.perf_counter()
+        featurize(batch, spec)
+        elapsed = time.perf_counter() - started
+        rows.append(
+            f"| Morgan counts 2048 + descriptors `{descriptors}` | {elapsed:.1f} s | {len(batch) / elapsed:,.0f} |"
+        )
+    return rows

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
 
+from tests.conftest import free_port
+
 TOKEN = "ghp_TestTokenValue0123456789abcdefXYZ"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -193,12 +195,6 @@ class SshServer:
     known_hosts: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def keygen(path: Path) -> str:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path.with_suffix(".pub").read_text().strip()
@@ -221,7 +217,7 @@ def ssh_server(tmp_path: Path, standins: Standins, monkeypatch) -> Iterator[SshS
     host_key = keygen(server / "host_key")
     client_key = keygen(home / ".ssh" / "id_ed25519")
     (server / "authorized_keys").write_text(client_key + "\n")
-    port = _free_port()
+    port = free_port()
     (server / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {server / 'host_key'}\n"
         f"AuthorizedKeysFile {server / 'authorized_keys'}\nPasswordAuthentication no\n"

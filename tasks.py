@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -108,11 +106,15 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
 )
 def predict(c, input="", output="", model="", smiles_column="smiles"):
     """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
+    from ops.cli import guarded
     from trainer.predict import predict_file
 
-    with _one_line_errors():
-        report = predict_file(model, input, output, smiles_column)
-    print(report.line())
+    def action() -> int:
+        print(predict_file(model, input, output, smiles_column).line())
+        return 0
+
+    if code := guarded(action):
+        raise Exit(code=code)
 
 
 @task(help={"repeats": "How many times each timed command runs (the median is reported)."})
@@ -152,17 +154,22 @@ def _lint(c) -> int:
     return lint(ROOT, HostSettings(host.network, host.data_dir, host.tracking_uri))
 
 
-@contextmanager
-def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
-    """BadInput exits 2 and the given failures exit 1, each with its one-line message on stderr."""
-    from trainer.errors import BadInput
+@task(
+    name="run",
+    default=True,
+    help={
+        "sha": "Commit whose training image runs the vacuum (required).",
+        "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
+        "dry_run": "Print the host script, the request and the snapshot plan; change nothing.",
+    },
+)
+def maintenance_run(c, sha="", host="", dry_run=False):
+    """Vacuum the MLflow store on the host with MLflow stopped, then snapshot its EBS volume."""
+    from ops import cli
 
-    try:
-        yield
-    except BadInput as err:
-        raise Exit(str(err), code=2) from None
-    except failures as err:
-        raise Exit(str(err), code=1) from None
+    code = cli.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 @task(
@@ -174,17 +181,11 @@ def _one_line_errors(*failures: type[Exception]) -> Iterator[None]:
 )
 def maintenance_vacuum(c, db, json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
-    from ops.vacuum import VacuumError, vacuum
+    from ops import cli
 
-    settings = c.config.maintenance
-    with _one_line_errors(VacuumError):
-        report = vacuum(
-            Path(db),
-            backups_kept=int(settings.backups_kept),
-            lock_timeout=float(settings.lock_timeout),
-            busy_timeout=float(settings.busy_timeout),
-        )
-    print(report.report_line() if json else "\n".join(report.lines()))
+    code = cli.vacuum(c.config.maintenance, db=db, json=json)
+    if code:
+        raise Exit(code=code)
 
 
 @task(
@@ -197,27 +198,12 @@ def maintenance_vacuum(c, db, json=False):
 )
 def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
     """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from ops import cli
 
-    from ops.snapshots import SnapshotError, take_snapshot
-    from trainer.errors import BadInput
-
-    settings = c.config.maintenance
-    with _one_line_errors(SnapshotError, BotoCoreError, ClientError):
-        if database_bytes is not None and not str(database_bytes).isdigit():
-            raise BadInput(f"--database-bytes: not a whole number of bytes: {database_bytes!r}")
-        report = take_snapshot(
-            boto3.client("ec2", region_name=c.aws.region),
-            instance_id=c.aws.instance_id,
-            reason=reason,
-            database_bytes=None if database_bytes is None else int(database_bytes),
-            kept=int(settings.snapshots_kept),
-            timeout=float(settings.snapshot_timeout),
-            dry_run=dry_run,
-        )
-    print("\n".join(report.lines()))
+    code = cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)
-ns.add_collection(Collection("maintenance", maintenance_vacuum, maintenance_snapshot))
+ns.add_collection(Collection("maintenance", maintenance_run, maintenance_vacuum, maintenance_snapshot))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ops import hostscript, validate
+from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
 
 TEMPLATE = "host_train.sh.tmpl"
@@ -15,14 +16,16 @@ TEMPLATE = "host_train.sh.tmpl"
 class TrainJob:
     """Everything the host script needs; build it with `train_job`, which validates each value."""
 
-    image: ImageRef
+    pull: ImagePull
     configs: tuple[str, ...]
-    region: str
-    token_parameter: str
     lock_file: str
     lock_timeout: int
     network: str
     tracking_uri: str
+
+    @property
+    def image(self) -> ImageRef:
+        return self.pull.image
 
     def script(self) -> str:
         """The rendered host script."""
@@ -30,12 +33,8 @@ class TrainJob:
         return hostscript.render(
             TEMPLATE,
             {
-                "IMAGE": self.image.tag,
+                **self.pull.values(),
                 "GIT_SHA": self.image.sha,
-                "REGISTRY": self.image.registry,
-                "REGISTRY_USER": self.image.owner,
-                "AWS_REGION": self.region,
-                "TOKEN_PARAMETER": self.token_parameter,
                 "LOCK_FILE": self.lock_file,
                 "LOCK_TIMEOUT": self.lock_timeout,
                 "NETWORK": self.network,
@@ -63,14 +62,10 @@ def train_job(
 ) -> TrainJob:
     """A TrainJob from flags and invoke.yaml values; BadInput names the first value that is refused."""
     return TrainJob(
-        image=image,
+        pull=image_pull(image, region=region, token_parameter=token_parameter),
         configs=tuple(validate.config_name(name) for name in configs),
-        region=validate.region(region),
-        token_parameter=validate.parameter_name(token_parameter),
         lock_file=validate.absolute_path(data_dir) + "/train.lock",
-        lock_timeout=validate.seconds(
-            lock_timeout, "dispatch.lock_timeout", low=0, high=validate.EXECUTION_TIMEOUT_MAX
-        ),
+        lock_timeout=validate.wait(lock_timeout, "dispatch.lock_timeout"),
         network=validate.docker_name(network),
         tracking_uri=validate.http_url(tracking_uri),
     )

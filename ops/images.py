@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ops import validate
+from ops.errors import OpsError
 from trainer.errors import BadInput
 
 
@@ -94,16 +94,14 @@ def push_command(ref: ImageRef) -> list[str]:
     return ["docker", "push", ref.tag]
 
 
-def execute(command: list[str], *, dry_run: bool) -> int:
-    """Print the command; run it unless dry_run. Returns 0, or 1 when docker failed."""
+def execute(command: list[str], *, dry_run: bool) -> None:
+    """Print the command; run it unless dry_run. OpsError when it cannot run or fails."""
     print(shlex.join(command), flush=True)
     if dry_run:
-        return 0
+        return
     try:
         code = subprocess.run(command).returncode
     except FileNotFoundError:
-        print(f"{command[0]}: not found on PATH", file=sys.stderr)
-        return 1
+        raise OpsError(f"{command[0]}: not found on PATH") from None
     if code:
-        print(f"{shlex.join(command[:2])} failed with exit code {code}", file=sys.stderr)
-    return 1 if code else 0
+        raise OpsError(f"{shlex.join(command[:2])} failed with exit code {code}")

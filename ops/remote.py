@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ops.errors import OpsError
 
-class RemoteError(Exception):
+
+class RemoteError(OpsError):
     """The script could not be run at all (host not reachable, not managed, no answer); exit code 1."""
 
 
@@ -110,12 +112,17 @@ def run_remote(
     )
 
 
+def show(script: str, target: Target, *, comment: str, execution_timeout: int) -> None:
+    """What --dry-run prints: the script and the request that would run it."""
+    print(script)
+    print(json.dumps(describe_request(target, comment=comment, execution_timeout=execution_timeout), indent=2))
+
+
 def run_or_show(script: str, target: Target, *, comment: str, execution_timeout: int, dry_run: bool = False) -> int:
-    """What a task does with a host script: run it and print how it ended, or with dry_run print the script and
-    the request; returns the exit code."""
+    """What a task does with a host script: run it and print how it ended, or with dry_run `show` it; returns
+    the exit code."""
     if dry_run:
-        print(script)
-        print(json.dumps(describe_request(target, comment=comment, execution_timeout=execution_timeout), indent=2))
+        show(script, target, comment=comment, execution_timeout=execution_timeout)
         return 0
     result = run_remote(script, target, comment=comment, execution_timeout=execution_timeout)
     print(result.summary, file=sys.stderr if result.exit_code else sys.stdout)

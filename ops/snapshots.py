@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ops.errors import OpsError
 from trainer.errors import BadInput
 
 APP_TAG = ("App", "ai-drug")
@@ -22,7 +23,7 @@ ROLE_TAG = ("Role", "mlflow-data")
 POLL_SECONDS = 5.0
 
 
-class SnapshotError(Exception):
+class SnapshotError(OpsError):
     """No snapshot could be taken or it did not complete; the message says what was and was not done."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ops.errors import OpsError
 from trainer.errors import BadInput
 from trainer.lock import LockTimeout, exclusive, lock_path
 
@@ -26,7 +27,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 REPORT_MARKER = "vacuum-report"
 
 
-class VacuumError(Exception):
+class VacuumError(OpsError):
     """The vacuum did not run or did not finish; the message says why and where the backup is, if any."""
 
 

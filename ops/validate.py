@@ -26,6 +26,7 @@ _ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+")
 _SSH_HOST = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 
 EXECUTION_TIMEOUT_MAX = 172_800  # AWS-RunShellScript's upper bound for executionTimeout
+KEPT_MAX = 1000
 
 
 def _match(pattern: re.Pattern[str], value: str, where: str, expected: str) -> str:
@@ -61,9 +62,24 @@ def config_name(value: str, where: str = "--config") -> str:
 
 def seconds(value: object, where: str, *, low: int, high: int) -> int:
     """A whole number of seconds within [low, high]; strings from INVOKE_* variables are accepted."""
+    return _whole_number(value, where, low, high, "seconds")
+
+
+def wait(value: object, where: str) -> int:
+    """A bound on a wait in whole seconds, 0 (do not wait) up to the longest run SSM allows."""
+    return seconds(value, where, low=0, high=EXECUTION_TIMEOUT_MAX)
+
+
+def kept(value: object, where: str) -> int:
+    """How many of the newest backups or snapshots to keep: at least the one just made."""
+    return _whole_number(value, where, 1, KEPT_MAX, "")
+
+
+def _whole_number(value: object, where: str, low: int, high: int, unit: str) -> int:
     text = str(value).strip()
     if not text.isdigit() or not low <= int(text) <= high:
-        raise BadInput(f"{where}: {value!r} is not a whole number of seconds from {low} to {high}")
+        of_unit = f" of {unit}" if unit else ""
+        raise BadInput(f"{where}: {value!r} is not a whole number{of_unit} from {low} to {high}")
     return int(text)
 
 

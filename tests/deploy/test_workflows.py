@@ -72,7 +72,7 @@ def test_maintenance_runs_weekly_and_on_demand_with_the_oidc_role(workflows) -> 
     assert len(schedule["cron"].split()) == 5
     (job,) = workflow["jobs"].values()
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
-    assert runs(job) == ["invoke maintenance"]
+    assert runs(job) == ["invoke maintenance --sha ${{ github.sha }}"]
     assert any(step.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for step in job["steps"])
 
 

@@ -10,22 +10,12 @@ from pathlib import Path
 import pytest
 
 from ops.hostscript import assignment
+from tests.ops_fixtures import shm_files_holding
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=60)
     return process.returncode, out, err
-
-
-def shm_files_holding(secret: str) -> list[Path]:
-    found = []
-    for path in Path("/dev/shm").rglob("*"):
-        try:
-            if path.is_file() and secret in path.read_text(errors="replace"):
-                found.append(path)
-        except OSError:
-            continue
-    return found
 
 
 def test_token_reaches_docker_only_on_stdin_and_the_login_folder_is_gone(tmp_path, standins, make_job):

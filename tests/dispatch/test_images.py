@@ -89,7 +89,7 @@ def test_a_sha_that_is_not_7_to_40_hex_is_refused(repo, on_path, capsys, sha):
     assert cli.push(IMAGE, root=root, sha=sha) == 2
 
     errors = capsys.readouterr().err.splitlines()
-    assert errors == [f"bad input: --sha: {sha!r} is not a git commit SHA (7 to 40 hex characters)"] * 2
+    assert errors == [f"error: --sha: {sha!r} is not a git commit SHA (7 to 40 hex characters)"] * 2
     assert on_path.calls() == []
 
 
@@ -100,7 +100,7 @@ def test_build_refuses_a_sha_other_than_the_checked_out_one(repo, on_path, capsy
     assert cli.build(IMAGE, root=root, sha=other) == 2
 
     assert capsys.readouterr().err.strip() == (
-        f"bad input: --sha: {other} is not the checked-out commit {head}; check it out and build there"
+        f"error: --sha: {other} is not the checked-out commit {head}; check it out and build there"
     )
     assert on_path.calls() == []
 
@@ -114,7 +114,7 @@ def test_bad_image_settings_are_refused_by_key(repo, on_path, capsys, key, value
 
     assert cli.build({**IMAGE, key: value}, root=root) == 2
 
-    assert capsys.readouterr().err.startswith(f"bad input: image.{key}: {value!r}")
+    assert capsys.readouterr().err.startswith(f"error: image.{key}: {value!r}")
     assert on_path.calls() == []
 
 
@@ -124,7 +124,7 @@ def test_a_failed_docker_command_is_exit_1_with_one_line(repo, on_path, capsys):
 
     assert cli.push(IMAGE, root=root) == 1
 
-    assert capsys.readouterr().err.strip() == "docker push failed with exit code 5"
+    assert capsys.readouterr().err.strip() == "error: docker push failed with exit code 5"
 
 
 def test_the_invoke_task_reads_invoke_yaml_and_env_overrides(project_root):

@@ -7,13 +7,13 @@ import itertools
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 
 from ops import cli, ssm
 from ops.dispatch import train_job
 from ops.images import image_ref
 from ops.remote import Polling, RemoteError
+from tests.ops_fixtures import Sleeps
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 INSTANCE = "i-0123456789abcdef0"
@@ -21,30 +21,13 @@ COMMAND = "11111111-2222-3333-4444-555555555555"
 ANY_SEND = {"DocumentName": "AWS-RunShellScript", "Comment": ANY, "Parameters": ANY}
 
 
-class Sleeps(list):
-    """A `sleep` that records what it was asked to wait, and waits for nothing."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def online(instance_id: str):
-    """A before-call hook answering DescribeInstanceInformation, which moto 5.2 does not implement."""
-
-    def answer(**_):
-        listing = [{"InstanceId": instance_id, "PingStatus": "Online", "PlatformType": "Linux"}]
-        return AWSResponse(None, 200, {}, None), {"InstanceInformationList": listing}
-
-    return answer
-
-
-def test_dispatch_through_moto_sends_the_rendered_script(moto_endpoint, settings, project_root, monkeypatch, capsys):
+def test_dispatch_through_moto_sends_the_rendered_script(
+    moto_endpoint, managed_instance, settings, project_root, capsys
+):
     instance = boto3.client("ec2", region_name="eu-west-1").run_instances(
         ImageId="ami-12c6146b", MinCount=1, MaxCount=1
     )["Instances"][0]["InstanceId"]
-    session = boto3.session.Session()
-    session.events.register("before-call.ssm.DescribeInstanceInformation", online(instance))
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    managed_instance(instance)
     settings["aws"]["instance_id"] = instance
     sleeps = Sleeps()
 

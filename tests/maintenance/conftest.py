@@ -1,4 +1,5 @@
-"""Fixtures for maintenance tests: a real MLflow SQLite store with garbage-collected runs, built once."""
+"""Fixtures for maintenance tests: a real MLflow SQLite store with garbage-collected runs, built once; a fresh
+moto EC2 region; the ops stand-ins and SSM fixtures shared with the dispatch tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.maintenance.ec2_account import account  # noqa: F401 (fixtures)
+from tests.ops_fixtures import aws_session, managed_instance, no_aws, settings, ssh_server, standins  # noqa: F401 (fixtures)
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 

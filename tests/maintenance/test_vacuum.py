@@ -301,7 +301,7 @@ def test_task_refusals_exit_with_one_line(case: str, store_copy: Path):
         "writer": (1, f"{target}: another connection is writing; waited 0 s; database unchanged"),
         "training": (1, f"{target}: a training holds {lock_file}; waited 0 s; database unchanged"),
     }[case]
-    assert (result.returncode, result.stderr.strip(), result.stdout) == (expected_code, expected, "")
+    assert (result.returncode, result.stderr.strip(), result.stdout) == (expected_code, f"error: {expected}", "")
     assert sha256(store_copy) == digest
     assert backups_of(store_copy) == []
     assert not store_copy.with_name("absent.db").exists()

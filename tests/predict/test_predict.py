@@ -137,7 +137,7 @@ def test_invoke_predict_from_the_command_line(
         timeout=300,
     )
     assert refused.returncode == 2
-    assert refused.stderr.strip() == f"--input {tmp_path / 'absent.csv'}: no such file"
+    assert refused.stderr.strip() == f"error: --input {tmp_path / 'absent.csv'}: no such file"
 
 
 def test_no_tracking_store_is_bad_input_and_creates_none(

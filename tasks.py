@@ -27,9 +27,10 @@ def train(c, config=None, explain=False):
     """Train every config whose composite key has no finished run yet; skip the rest."""
     from trainer.cli import run
 
+    configs = [os.path.relpath(Path(name).resolve(), ROOT) for name in config or []]
     os.chdir(ROOT)
     code = run(
-        config or [],
+        configs,
         explain=explain,
         configs_dir=Path(c.train.configs_dir),
         lock_timeout=c.train.lock_timeout,

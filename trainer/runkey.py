@@ -1,8 +1,9 @@
 """The composite run key: which code, which config, which data.
 
-Code hash: the bytes of the trainer sources a model family runs (the shared top-level modules, the family's
-own module and the underscore modules it imports, transitively) plus the pinned requirements. It is computed
-from files, so it is the same inside the container, where there is no `.git`.
+Code hash: the bytes of the trainer sources a model family runs, that is every `trainer` module reachable by
+import from the pipeline and from the family's own module (other families are loaded by name, so they never
+are), plus the pinned requirements. It is computed from files, so it is the same inside the container, where
+there is no `.git`; the command line, `invoke predict` and the other families stay out of it.
 """
 
 from __future__ import annotations
@@ -55,35 +56,42 @@ def key_parts(family: str, key_json: str, data_hash: str) -> KeyParts:
 
 def code_files(family: str) -> list[Path]:
     """The files whose bytes make up `family`'s code hash, sorted."""
-    models = PACKAGE / "models"
-    shared = [path for path in PACKAGE.glob("*.py")] + [models / "__init__.py"]
-    own = _with_private_imports(models / f"{family}.py", models)
     if not REQUIREMENTS.is_file():
         raise FileNotFoundError(f"{REQUIREMENTS} is missing: it is part of every run's code hash")
-    return sorted({*shared, *own, REQUIREMENTS})
+    entry_points = [PACKAGE / "pipeline.py", PACKAGE / "models" / f"{family}.py"]
+    return sorted({*_reachable(entry_points), REQUIREMENTS})
 
 
-def _with_private_imports(module: Path, models: Path) -> set[Path]:
-    """`module` and the underscore modules of trainer.models that it imports, transitively."""
+def _reachable(entry_points: list[Path]) -> set[Path]:
+    """The entry points and every trainer module they import, at any depth, lazy imports included."""
     found: set[Path] = set()
-    pending = [module]
+    pending = list(entry_points)
     while pending:
         current = pending.pop()
         if current in found:
             continue
         found.add(current)
         for node in ast.walk(ast.parse(current.read_text())):
-            names = []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
-            for name in names:
-                if name.startswith("trainer.models._"):
-                    candidate = models / f"{name.split('.')[2]}.py"
-                    if candidate.is_file():
-                        pending.append(candidate)
+            else:
+                continue
+            pending += [path for name in names if (path := _module_file(name))]
     return found
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of a `trainer` module, or None for anything else (a function, another package)."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE.name:
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _file_hash(path: Path) -> str:

@@ -84,8 +84,28 @@ def test_readme_edits_and_yaml_reformatting_retrain_nothing(project: Path) -> No
     assert changed(before, keys(project)) == set()
 
 
-def test_code_files_are_shared_modules_own_module_and_its_private_imports() -> None:
+def test_code_files_are_what_the_pipeline_and_the_family_import() -> None:
     rf = {str(path.relative_to(ROOT)) for path in runkey.code_files("rf")}
-    assert {"trainer/models/rf.py", "trainer/models/_tabular.py", "trainer/pipeline.py", "requirements.txt"} <= rf
+    assert {
+        "trainer/models/rf.py",
+        "trainer/models/_tabular.py",
+        "trainer/models/__init__.py",
+        "trainer/pipeline.py",
+        "trainer/features.py",
+        "trainer/serving.py",
+        "trainer/registry.py",
+        "requirements.txt",
+    } <= rf
     assert "trainer/models/xgb.py" not in rf
     assert not any("transformer" in name for name in rf)
+    assert not {"trainer/cli.py", "trainer/__main__.py", "trainer/predict.py"} & rf
+    transformer = {str(path.relative_to(ROOT)) for path in runkey.code_files("transformer")}
+    assert {"trainer/models/transformer.py", "trainer/models/_transformer_net.py"} <= transformer
+    assert "trainer/models/_tabular.py" not in transformer
+
+
+def test_editing_the_command_line_or_predict_retrains_nothing(project: Path) -> None:
+    before = keys(project)
+    append(project / "trainer" / "cli.py", "\n# reworded output\n")
+    append(project / "trainer" / "predict.py", "\n# another column\n")
+    assert changed(before, keys(project)) == set()

@@ -104,9 +104,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise BadInput(f"{path}: cannot read config ({err.strerror})") from err
+    except UnicodeDecodeError as err:
+        line = err.object[: err.start].count(b"\n") + 1
+        raise BadInput(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} on line {line})") from err
     try:
         document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
@@ -114,6 +117,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise BadInput(f"{path}: invalid YAML{where}: {problem}") from err
+    if document is None:
+        raise BadInput(f"{path}: the file is empty; expected a mapping of keys at the top level")
     if not isinstance(document, dict):
         raise BadInput(f"{path}: expected a mapping of keys at the top level")
     return document

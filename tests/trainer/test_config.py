@@ -147,6 +147,9 @@ def test_a_hyperparameter_change_changes_the_key(tmp_path: Path) -> None:
         ("model: [rf", "invalid YAML at line 1: expected ',' or ']'"),
         ("- rf\n- xgb", "expected a mapping of keys at the top level"),
         ("data: {path: d.csv, target_column: y}", "model: expected a mapping with a 'family' key"),
+        ("", "the file is empty; expected a mapping of keys at the top level"),
+        ("# only a comment\n", "the file is empty; expected a mapping of keys at the top level"),
+        ("seed: 0\n\tdata: {}", "invalid YAML at line 2: found character '\\t' that cannot start any token"),
     ],
 )
 def test_bad_configs_are_refused_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -162,3 +165,17 @@ def test_bad_configs_are_refused_naming_file_and_key(tmp_path: Path, text: str, 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"nope\.yaml: cannot read config \(No such file or directory\)"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_folder_given_as_config_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as refused:
+        load_config(tmp_path)
+    assert str(refused.value) == f"{tmp_path}: cannot read config (Is a directory)"
+
+
+def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("model: {family: rf}\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(BadInput) as refused:
+        load_config(path)
+    assert str(refused.value) == f"{path}: not UTF-8 text (byte 0xe9 on line 2)"

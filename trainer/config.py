@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trainer.errors import BadInput
+from trainer.errors import BadInput, utf8_text
 from trainer.models import family_names, load_family
 
 # Where a run comes from and is filed, not what it computes: left out of the config hash.
@@ -104,12 +104,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = utf8_text(path.read_bytes(), path)
     except OSError as err:
         raise BadInput(f"{path}: cannot read config ({err.strerror})") from err
-    except UnicodeDecodeError as err:
-        line = err.object[: err.start].count(b"\n") + 1
-        raise BadInput(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} on line {line})") from err
     try:
         document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:

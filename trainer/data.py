@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainer.config import ColumnSplit, DataConfig, ScaffoldSplit
-from trainer.errors import BadInput
+from trainer.errors import BadInput, utf8_text
 from trainer.splits import random_split, scaffold_split
 
 HEADER_LINES = 1
@@ -77,14 +77,16 @@ def load_dataset(raw: bytes, config: DataConfig) -> Dataset:
 
     source = config.path
     try:
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        frame = pd.read_csv(io.StringIO(utf8_text(raw, source)), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:
         raise BadInput(f"{source}: not a readable CSV file ({str(err).splitlines()[0]})") from err
     split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
     needed = [config.smiles_column, config.target_column] + ([split_column] if split_column else [])
     missing = [name for name in needed if name not in frame.columns]
     if missing:
         raise BadInput(f"{source}: no column {missing[0]!r} (columns: {', '.join(frame.columns)})")
+    if frame.empty:
+        raise BadInput(f"{source}: no rows below the header")
 
     smiles, targets, sides, rejected = _validate_rows(frame, config, split_column)
     if rejected and config.on_invalid == "error":

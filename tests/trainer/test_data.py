@@ -95,6 +95,33 @@ def test_missing_columns_are_named(overrides: dict, expected: str) -> None:
     assert str(refused.value).startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"", "d.csv: not a readable CSV file (No columns to parse from file)"),
+        (b"smiles,logS,split\n", "d.csv: no rows below the header"),
+        (
+            b"smiles,logS,split\nCCO,0.5,train\n\xe9thanol,1,test\n",
+            "d.csv: not UTF-8 text (byte 0xe9 on line 3)",
+        ),
+    ],
+)
+def test_an_empty_header_only_or_non_utf8_file_is_refused_in_one_line(raw: bytes, expected: str) -> None:
+    with pytest.raises(BadInput) as refused:
+        load_dataset(raw, config(on_invalid="drop"))
+    assert str(refused.value) == expected
+
+
+def test_a_target_column_of_text_leaves_nothing_and_names_the_lines() -> None:
+    text = "smiles,logS,split\nCCO,soluble,train\nCCC,insoluble,test\n"
+    with pytest.raises(BadInput) as refused:
+        load_dataset(text.encode(), config())
+    assert str(refused.value) == (
+        "d.csv: 2 invalid rows: line 2: target 'soluble' is not a finite number; "
+        "line 3: target 'insoluble' is not a finite number; set data.on_invalid: drop to drop them"
+    )
+
+
 def test_a_split_without_test_rows_is_refused() -> None:
     with pytest.raises(BadInput, match="split gives 5 training and 0 test rows"):
         load_dataset(GOOD.replace("test", "train").encode(), config())

@@ -22,10 +22,14 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
 
     from trainer.pipeline import prepare
 
-    try:
-        prepared = [prepare(path) for path in paths]
-    except BadInput as err:
-        return _fail(EXIT_BAD_INPUT, str(err))
+    prepared = []
+    for path in paths:
+        try:
+            prepared.append(prepare(path))
+        except BadInput as err:
+            return _fail(EXIT_BAD_INPUT, _named(path, err))
+        except Exception as err:
+            return _fail(EXIT_FAILED, f"{path}: {_one_line(err)}")
 
     from trainer.pipeline import explain as explain_one
     from trainer.pipeline import skip_or_train
@@ -41,20 +45,24 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
                 continue
             print(_describe(skip_or_train(item, store, lock_timeout, _say)), flush=True)
         except BadInput as err:
-            message = str(err)
-            code = max(
-                code,
-                _fail(
-                    EXIT_BAD_INPUT,
-                    message if message.startswith(str(item.path)) else f"{item.path}: {message}",
-                ),
-            )
+            code = max(code, _fail(EXIT_BAD_INPUT, _named(item.path, err)))
         except (Terminated, KeyboardInterrupt):
             return _fail(EXIT_FAILED, f"{item.path}: interrupted; the run was marked KILLED")
         except Exception as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            code = max(code, _fail(EXIT_FAILED, f"{item.path}: failed: {type(err).__name__}: {first_line}"))
+            code = max(code, _fail(EXIT_FAILED, f"{item.path}: {_one_line(err)}"))
     return code
+
+
+def _named(path: Path, err: BadInput) -> str:
+    """The refusal, naming the config file first."""
+    message = str(err)
+    return message if message.startswith(str(path)) else f"{path}: {message}"
+
+
+def _one_line(err: Exception) -> str:
+    """An unexpected error as one line: its type and the first line of its message."""
+    text = str(err).strip()
+    return f"failed: {type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _describe(outcome) -> str:

@@ -1,4 +1,4 @@
-"""The one path every model family takes: key -> skip, or lock -> look again -> fit -> evaluate -> log -> complete."""
+"""The one path every family takes: key -> skip, or check data -> lock -> look again -> fit -> evaluate -> log."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.config import TrainConfig, load_config
 from trainer.lock import exclusive, lock_path
 from trainer.runkey import KeyParts, differences, key_parts
 from trainer.snapshot import content_hash, read_snapshot
 from trainer.tracking import PROJECT, Store
+
+if TYPE_CHECKING:
+    from trainer.data import Dataset
 
 STEP_FLUSH_SIZE = 500
 STEP_FLUSH_SECONDS = 5.0
@@ -51,11 +54,15 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
     key = prepared.parts.run_key
     if found := store.find_complete(key):
         return _skipped(prepared, found)
+    from trainer.data import load_dataset
+
+    # Refused data must leave no trace, so it is validated before the lock creates the store's folder.
+    dataset = load_dataset(prepared.raw, prepared.config.data)
     waiting = f"{prepared.path}: waiting for another training on this store (up to {lock_timeout:g} s)"
     with exclusive(lock_path(store.uri), lock_timeout, on_wait=lambda: say(waiting)):
         if found := store.find_complete(key):
             return _skipped(prepared, found)
-        return _train(prepared, store)
+        return _train(prepared, dataset, store)
 
 
 def explain(prepared: Prepared, store: Store) -> list[str]:
@@ -95,10 +102,9 @@ def _skipped(prepared: Prepared, run_id: str) -> Outcome:
     return Outcome(prepared.path, prepared.config.family, "skipped", run_id)
 
 
-def _train(prepared: Prepared, store: Store) -> Outcome:
+def _train(prepared: Prepared, dataset: Dataset, store: Store) -> Outcome:
     import mlflow
 
-    from trainer.data import load_dataset
     from trainer.evaluation import evaluate_and_log
     from trainer.models import load_family
     from trainer.provenance import git_sha
@@ -107,7 +113,6 @@ def _train(prepared: Prepared, store: Store) -> Outcome:
     from trainer.tracking import mark_complete, training_run
 
     config = prepared.config
-    dataset = load_dataset(prepared.raw, config.data)
     sha, dirty = git_sha(PROJECT)
     tags = {
         **prepared.parts.tags(),

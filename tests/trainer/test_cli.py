@@ -192,8 +192,34 @@ def test_bad_config_and_bad_data_exit_2_with_one_line_and_no_run(make_config, st
         f"error: {strict}: {bad_rows}: 1 invalid rows: line 3: SMILES 'C1CC' does not parse; "
         "set data.on_invalid: drop to drop them"
     ]
-    experiment = MlflowClient(store_uri).get_experiment_by_name("ai-drug")
-    assert experiment is None or not MlflowClient(store_uri).search_runs([experiment.experiment_id])
+    assert not Path(store_uri.removeprefix("sqlite:///")).parent.exists(), "a refused command created the store"
+
+
+def test_unreadable_data_is_named_with_its_config_and_creates_no_store(make_config, store_uri, tmp_path) -> None:
+    folder = make_config("rf", name="folder", data={"path": str(tmp_path)})
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("smiles,logS,split\n")
+    empty = make_config("rf", name="empty", data={"path": str(header_only)})
+    s3 = make_config("rf", name="s3", data={"path": "s3://ai-drug-data/snapshots/tiny.csv"})
+    no_aws = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    no_aws |= {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+    no_aws |= {"AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "eu-west-1"}
+    expected = {
+        folder: f"error: {folder}: data.path: cannot read {tmp_path} (Is a directory)",
+        empty: f"error: {empty}: {header_only}: no rows below the header",
+        s3: f"error: {s3}: data.path: cannot read s3://ai-drug-data/snapshots/tiny.csv: no AWS credentials found",
+    }
+    for config, line in expected.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "trainer", "--config", str(config)],
+            cwd=ROOT,
+            env=no_aws,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (result.returncode, result.stderr.strip().splitlines(), result.stdout) == (2, [line], "")
+    assert not Path(store_uri.removeprefix("sqlite:///")).parent.exists(), "a refused command created the store"
 
 
 def test_the_entrypoint_trains_against_a_real_mlflow_server(make_config, mlflow_server) -> None:

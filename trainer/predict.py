@@ -7,13 +7,14 @@ is bad input (exit 2), and no output file is written then.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import BadInput
+from trainer.errors import BadInput, utf8_text
 from trainer.models import family_names
 from trainer.registry import CHAMPION, registered_name
 
@@ -64,7 +65,7 @@ def model_uris(spec: str) -> dict[str, str]:
 def predict_file(model: str, input_path: str, output_path: str, smiles_column: str) -> Report:
     """Write the input's rows with one prediction column per model; raises BadInput naming the flag."""
     frame = _read_input(input_path, smiles_column)
-    output = _checked_output(output_path)
+    output = _checked_output(output_path, Path(input_path))
     wanted = model_uris(model)
     clashes = [column for column in [*wanted, REASON_COLUMN] if column in frame.columns]
     if clashes:
@@ -105,21 +106,26 @@ def _read_input(input_path: str, smiles_column: str) -> pd.DataFrame:
     if not input_path:
         raise BadInput("--input: required (a CSV file with a SMILES column)")
     path = Path(input_path)
+    if path.is_dir():
+        raise BadInput(f"--input {path}: is a folder")
     if not path.is_file():
         raise BadInput(f"--input {path}: no such file")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        text = utf8_text(path.read_bytes(), f"--input {path}")
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:
         raise BadInput(f"--input {path}: not a readable CSV file ({str(err).splitlines()[0]})") from err
     if smiles_column not in frame.columns:
         raise BadInput(f"--input {path}: no column {smiles_column!r} (columns: {', '.join(frame.columns)})")
     return frame
 
 
-def _checked_output(output_path: str) -> Path:
+def _checked_output(output_path: str, input_path: Path) -> Path:
     if not output_path:
         raise BadInput("--output: required (where to write the predictions CSV)")
     path = Path(output_path)
+    if path.exists() and path.resolve() == input_path.resolve():
+        raise BadInput(f"--output {path}: is the --input file; write the predictions to another file")
     if not path.parent.is_dir():
         raise BadInput(f"--output {path}: folder {path.parent} does not exist")
     if path.is_dir():

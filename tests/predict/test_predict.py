@@ -88,6 +88,8 @@ def test_model_specs_resolve_to_uris() -> None:
         ("no such file", "--input {tmp}/absent.csv: no such file"),
         ("no SMILES column", "--input {input}: no column 'structure' (columns: id, name, smiles, note)"),
         ("no output folder", "--output {tmp}/nowhere/out.csv: folder {tmp}/nowhere does not exist"),
+        ("output is the input", "--output {input}: is the --input file; write the predictions to another file"),
+        ("input is a folder", "--input {tmp}: is a folder"),
     ],
 )
 def test_bad_input_is_refused_with_one_line_and_writes_nothing(
@@ -106,13 +108,34 @@ def test_bad_input_is_refused_with_one_line_and_writes_nothing(
         source = str(tmp_path / "absent.csv")
     elif case == "no SMILES column":
         column = "structure"
+    elif case == "input is a folder":
+        source = str(tmp_path)
     output = tmp_path / ("nowhere" if case == "no output folder" else "") / "out.csv"
+    if case == "output is the input":
+        output = molecules
+    before = molecules.read_bytes()
     with pytest.raises(BadInput) as refusal:
         predict_file(model, source, str(output), column)
     assert "\n" not in str(refusal.value)
     assert complaint.format(tmp=tmp_path, input=molecules) in str(refusal.value)
-    assert not output.exists()
     assert [path.name for path in tmp_path.iterdir()] == ["molecules.csv"]
+    assert molecules.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        (b"", "--input {input}: not a readable CSV file (No columns to parse from file)"),
+        (b"smiles\nCCO\n\xe9thanol\n", "--input {input}: not UTF-8 text (byte 0xe9 on line 3)"),
+    ],
+)
+def test_an_empty_or_non_utf8_input_is_refused_in_one_line(tmp_path: Path, content: bytes, complaint: str) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(content)
+    with pytest.raises(BadInput) as refusal:
+        predict_file("ai-drug-xgb@champion", str(source), str(tmp_path / "out.csv"), "smiles")
+    assert str(refusal.value) == complaint.format(input=source)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
 
 
 def test_invoke_predict_from_the_command_line(

@@ -13,7 +13,9 @@ from functools import cache
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from trainer.config import Strict
 
 # Trees (and scikit-learn's float32 conversion) need finite values below float32's limit.
 VALUE_LIMIT = 1e30
@@ -21,10 +23,8 @@ PARALLEL_FROM = 2000
 CHUNK = 500
 
 
-class FeatureSpec(BaseModel):
+class FeatureSpec(Strict):
     """Which features; part of a tabular family's params and so of the config hash."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     morgan_radius: int = Field(2, ge=1, le=6)
     morgan_size: int = Field(2048, ge=0, le=16384, description="Fingerprint length; 0 leaves fingerprints out.")

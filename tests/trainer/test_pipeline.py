@@ -117,3 +117,16 @@ def test_an_exception_in_fit_marks_the_run_failed_without_the_completion_tag(mak
 
 def _experiment_id(uri: str) -> str:
     return MlflowClient(uri).get_experiment_by_name("ai-drug").experiment_id
+
+
+def test_every_tree_param_but_features_reaches_the_estimator_under_its_own_name() -> None:
+    from sklearn.ensemble import RandomForestRegressor
+    from xgboost import XGBRegressor
+
+    from trainer.models._tabular import estimator_arguments
+
+    for family, estimator in (("rf", RandomForestRegressor), ("xgb", XGBRegressor)):
+        params = load_family(family).Params(max_depth=3, n_estimators=7)
+        arguments = estimator_arguments(params)
+        assert set(arguments) == set(type(params).model_fields) - {"features"}
+        assert {name: estimator(**arguments).get_params()[name] for name in arguments} == arguments

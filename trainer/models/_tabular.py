@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from trainer.config import Strict
 from trainer.data import SplitData
 from trainer.features import FeatureSpec, featurize
 
@@ -45,6 +46,11 @@ class TabularModel:
 
     def summary(self) -> dict[str, Any]:
         return {"n_features": self.estimator.n_features_in_, **self.facts}
+
+
+def estimator_arguments(params: Strict) -> dict[str, Any]:
+    """A tree family's params as estimator arguments: every field but `features` has the estimator's own name."""
+    return params.model_dump(exclude={"features"})
 
 
 def matrices(split: SplitData, features: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:

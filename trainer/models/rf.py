@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from trainer.config import Strict
 from trainer.data import SplitData
 from trainer.features import FeatureSpec
 from trainer.models import StepLogger
-from trainer.models._tabular import TabularModel, matrices
+from trainer.models._tabular import TabularModel, estimator_arguments, matrices
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
+class Params(Strict):
     features: FeatureSpec = FeatureSpec()
     n_estimators: int = Field(500, ge=1, le=10000)
     max_depth: int | None = Field(None, ge=1)
@@ -24,14 +23,7 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     from sklearn.ensemble import RandomForestRegressor
 
     train_x, _ = matrices(split, params.features)
-    forest = RandomForestRegressor(
-        n_estimators=params.n_estimators,
-        max_depth=params.max_depth,
-        min_samples_leaf=params.min_samples_leaf,
-        max_features=params.max_features,
-        random_state=seed,
-        n_jobs=-1,
-    )
+    forest = RandomForestRegressor(**estimator_arguments(params), random_state=seed, n_jobs=-1)
     forest.fit(train_x, split.train.y)
     return TabularModel(
         estimator=forest,

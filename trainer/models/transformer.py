@@ -19,8 +19,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from trainer.config import Strict
 from trainer.errors import BadInput
 
 if TYPE_CHECKING:
@@ -35,10 +36,8 @@ SPECIAL_TOKENS = (PAD, UNK, CLS)
 SAMPLE_ROWS = 4
 
 
-class Params(BaseModel):
+class Params(Strict):
     """Hyperparameters of the `model:` section when `family: transformer`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     d_model: int = Field(128, ge=64, le=256, description="Width of token embeddings and encoder layers.")
     heads: int = Field(4, ge=1, le=16, description="Attention heads; must divide d_model.")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from trainer.config import Strict
 from trainer.data import SplitData
 from trainer.features import FeatureSpec
 from trainer.models import StepLogger
-from trainer.models._tabular import TabularModel, matrices
+from trainer.models._tabular import TabularModel, estimator_arguments, matrices
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
+class Params(Strict):
     features: FeatureSpec = FeatureSpec()
     n_estimators: int = Field(2000, ge=1, le=100000, description="Upper bound; early stopping picks the count.")
     learning_rate: float = Field(0.05, gt=0, le=1)
@@ -28,18 +27,7 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     from xgboost import XGBRegressor
 
     train_x, valid_x = matrices(split, params.features)
-    booster = XGBRegressor(
-        n_estimators=params.n_estimators,
-        learning_rate=params.learning_rate,
-        max_depth=params.max_depth,
-        min_child_weight=params.min_child_weight,
-        subsample=params.subsample,
-        colsample_bytree=params.colsample_bytree,
-        reg_lambda=params.reg_lambda,
-        early_stopping_rounds=params.early_stopping_rounds,
-        tree_method="hist",
-        random_state=seed,
-    )
+    booster = XGBRegressor(**estimator_arguments(params), tree_method="hist", random_state=seed)
     booster.fit(train_x, split.train.y, eval_set=[(valid_x, split.valid.y)], verbose=False)
     curve = booster.evals_result()["validation_0"]["rmse"]
     for step, value in enumerate(curve):

@@ -67,7 +67,11 @@ def test_run_and_model_uris_and_a_bare_name_work_too(trained_store, molecules: P
     output = tmp_path / "out.csv"
     predict_file(spec, str(molecules), str(output), "smiles")
     values = read(output)["prediction"]
-    assert np.isfinite(values.iloc[[0, 2, 4]].astype(float)).all()
+    expected = pyfunc_predictions(
+        f"runs:/{trained_store.run_ids['transformer']}/pyfunc", ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "OCC"]
+    )
+    np.testing.assert_allclose(values.iloc[[0, 2, 4]].astype(float), expected, rtol=1e-6)
+    assert values.iloc[[1, 3]].tolist() == ["", ""]
 
 
 def test_model_specs_resolve_to_uris() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -11,8 +13,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from trainer.config import load_config
 from trainer.models import load_family
 from trainer.pipeline import prepare, skip_or_train
+from trainer.runkey import KEY_SCHEMA, PROJECT
 from trainer.tracking import COMPLETE_TAG, Store
 
 
@@ -22,17 +26,30 @@ def train(config: Path, uri: str):
 
 
 @pytest.mark.parametrize("family", ["rf", "xgb"])
-def test_a_trained_run_holds_tags_params_metrics_plot_and_both_models(make_config, store_uri, family) -> None:
-    outcome = train(make_config(family), store_uri)
+def test_a_trained_run_holds_tags_params_metrics_plot_and_both_models(make_config, store_uri, tiny_csv, family) -> None:
+    config = make_config(family)
+    outcome = train(config, store_uri)
     assert outcome.action == "trained"
     run = MlflowClient(store_uri).get_run(outcome.run_id)
     assert run.info.status == "FINISHED"
     tags = run.data.tags
-    for name in ("run_key", "code_hash", "config_hash", "data_hash", "key_schema", "git_sha", "model_family"):
-        assert tags[name], name
+    parts = prepare(config).parts
+    assert {name: tags[name] for name in parts.tags()} == parts.tags()
+    assert tags["data_hash"] == hashlib.sha256(tiny_csv.read_bytes()).hexdigest()
+    assert tags["config_hash"] == hashlib.sha256(load_config(config).key_json().encode()).hexdigest()
+    assert (
+        tags["run_key"]
+        == hashlib.sha256(
+            "\n".join([KEY_SCHEMA, tags["code_hash"], tags["config_hash"], tags["data_hash"]]).encode()
+        ).hexdigest()
+    )
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", tags["git_sha"]), tags["git_sha"]
     assert tags[COMPLETE_TAG] == "true"
     assert tags["model_family"] == family
-    assert json.loads(tags["code_files"])[f"trainer/models/{family}.py"]
+    assert tags["config_file"] == str(config)
+    module = f"trainer/models/{family}.py"
+    expected_digest = hashlib.sha256((PROJECT / module).read_bytes()).hexdigest()[:12]
+    assert json.loads(tags["code_files"])[module] == expected_digest
     assert run.data.params["model.features.morgan_size"] == "64"
     assert run.data.params["data.split.method"] == "column"
     metrics = run.data.metrics

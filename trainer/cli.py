@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
 
 from trainer.errors import BadInput, Terminated
+from trainer.tracking import quiet_mlflow
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -15,7 +15,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: float) -> int:
     """Exit code: 0 when every config trained or skipped, 2 for bad input, 1 for anything else."""
     signal.signal(signal.SIGTERM, _terminate)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    quiet_mlflow()
     paths = [Path(name) for name in configs] or sorted(configs_dir.glob("*.yaml"))
     if not paths:
         return _fail(EXIT_BAD_INPUT, f"--config: none given and no *.yaml in {configs_dir}")

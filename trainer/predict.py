@@ -153,10 +153,9 @@ def _load(uri: str):
     from mlflow.exceptions import MlflowException
 
     from trainer.serving import SMILES_COLUMN
-    from trainer.tracking import sqlite_path, tracking_uri
+    from trainer.tracking import quiet_mlflow, sqlite_path, tracking_uri
 
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet_mlflow()
     store = tracking_uri()
     database = sqlite_path(store)
     if database is not None and not database.is_file():

@@ -31,6 +31,12 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{EMBEDDED_STORE / 'mlflow.db'}"
 
 
+def quiet_mlflow() -> None:
+    """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///` URI; None for any other store."""
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None

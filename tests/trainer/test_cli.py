@@ -64,6 +64,15 @@ def test_invoke_train_twice_trains_then_skips_everything(make_config, store_uri)
     assert outcomes(second.stdout) == {family: ("skipped", run) for family, (_, run) in trained.items()}
 
 
+def test_stderr_holds_only_the_learning_curve_lines_no_mlflow_noise(make_config, store_uri) -> None:
+    tiny = {"epochs": 2, "augment": 1, "tta": 1, "d_model": 64, "heads": 2, "layers": 2, "feedforward": 64}
+    result = run_trainer("--config", str(make_config("transformer", **tiny)))
+    assert result.returncode == 0, result.stderr
+    assert outcomes(result.stdout)["transformer"][0] == "trained"
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["transformer epoch 1/2", "transformer epoch 2/2"], lines
+
+
 def test_the_skip_path_imports_no_ml_framework(make_config, store_uri) -> None:
     config = make_config("xgb")
     assert run_trainer("--config", str(config)).returncode == 0

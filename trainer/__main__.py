@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+from typing import NoReturn
 
-from trainer.cli import run
+from trainer.cli import EXIT_BAD_INPUT, run
+
+LOCK_TIMEOUT_VARIABLE = "TRAINER_LOCK_TIMEOUT"
+
+
+class Parser(argparse.ArgumentParser):
+    """Refuses a bad flag like every other bad input: one `error:` line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser = Parser(prog="python -m trainer", description=__doc__)
     parser.add_argument(
         "--config",
         action="append",
@@ -21,11 +43,15 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true", help="print key parts and differences; train nothing")
     parser.add_argument(
         "--lock-timeout",
-        type=float,
-        default=float(os.environ.get("TRAINER_LOCK_TIMEOUT", "3600")),
-        help="seconds to wait for another training on the same store",
+        type=seconds,
+        help=f"seconds to wait for another training on the same store (default: ${LOCK_TIMEOUT_VARIABLE} or 3600)",
     )
     args = parser.parse_args()
+    if args.lock_timeout is None:
+        try:
+            args.lock_timeout = seconds(os.environ.get(LOCK_TIMEOUT_VARIABLE, "3600"))
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"{LOCK_TIMEOUT_VARIABLE}: {err}")
     return run(args.config, args.explain, args.configs_dir, args.lock_timeout)
 
 

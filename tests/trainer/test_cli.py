@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow import MlflowClient
 
@@ -229,6 +230,21 @@ def test_unreadable_data_is_named_with_its_config_and_creates_no_store(make_conf
         )
         assert (result.returncode, result.stderr.strip().splitlines(), result.stdout) == (2, [line], "")
     assert not Path(store_uri.removeprefix("sqlite:///")).parent.exists(), "a refused command created the store"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["--bogus"], {}, "error: unrecognized arguments: --bogus"),
+        (["--lock-timeout", "soon"], {}, "error: argument --lock-timeout: 'soon' is not a number of seconds >= 0"),
+        (["--lock-timeout", "-1"], {}, "error: argument --lock-timeout: '-1' is not a number of seconds >= 0"),
+        ([], {"TRAINER_LOCK_TIMEOUT": "abc"}, "error: TRAINER_LOCK_TIMEOUT: 'abc' is not a number of seconds >= 0"),
+    ],
+)
+def test_bad_flags_and_settings_are_one_line_and_exit_2(store_uri, args, env, line) -> None:
+    result = run_trainer(*args, env=env)
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (2, [line], "")
+    assert not Path(store_uri.removeprefix("sqlite:///")).parent.exists()
 
 
 def test_the_entrypoint_trains_against_a_real_mlflow_server(make_config, mlflow_server) -> None:

@@ -192,7 +192,7 @@ def maintenance_run(c, sha="", host="", dry_run=False):
         "json": "Print the report as one 'vacuum-report {...}' line, for a caller that parses it.",
     },
 )
-def maintenance_vacuum(c, db, json=False):
+def maintenance_vacuum(c, db="", json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
     from ops import cli
 

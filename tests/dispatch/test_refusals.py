@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,11 +86,17 @@ def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, p
     assert cli.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True) == 0
 
     out = capsys.readouterr().out
-    assert out.startswith("#!/bin/bash\n")
-    assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)" in out
-    assert '"DocumentName": "AWS-RunShellScript"' in out
-    assert '"CloudWatchLogGroupName": "/ai-drug/dispatch"' in out
-    assert '"executionTimeout": [\n      "14400"' in out
+    script, request = out[: out.rindex("\n{\n") + 1], json.loads(out[out.rindex("\n{\n") :])
+    assert script.startswith("#!/bin/bash\n")
+    assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)\n" in script
+    assert f"readonly IMAGE=ghcr.io/ai-drug/ai-drug-trainer:{SHA[:12]}\n" in script
+    assert request == {
+        "InstanceIds": ["i-0123456789abcdef0"],
+        "DocumentName": "AWS-RunShellScript",
+        "Comment": f"train ai-drug-trainer@{SHA[:12]} (xgb)",
+        "Parameters": {"commands": ["<the host script>"], "executionTimeout": ["14400"]},
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "/ai-drug/dispatch", "CloudWatchOutputEnabled": True},
+    }
 
 
 def test_the_invoke_task_exits_2_with_one_line(project_root):

@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+def _refuse_bad_overrides() -> None:
+    """Exit 2 with one line for an INVOKE_* variable that invoke would fail to read, with a traceback."""
+    from ops.env_overrides import refused_override
+
+    if problem := refused_override(ROOT / "invoke.yaml", os.environ):
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+_refuse_bad_overrides()
+
+
 @task(
     iterable=["config"],
     help={
@@ -180,7 +192,7 @@ def maintenance_run(c, sha="", host="", dry_run=False):
         "json": "Print the report as one 'vacuum-report {...}' line, for a caller that parses it.",
     },
 )
-def maintenance_vacuum(c, db, json=False):
+def maintenance_vacuum(c, db="", json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
     from ops import cli
 

@@ -147,6 +147,8 @@ def vacuum(options: Section, *, db: str, json: bool = False) -> int:
     """Check, back up and VACUUM the SQLite store `db` where it lives; `options` is invoke.yaml's maintenance."""
 
     def action() -> int:
+        if not db:
+            raise BadInput("--db: required: the MLflow SQLite store to compact")
         report = vacuum_store(
             Path(db),
             backups_kept=validate.kept(options["backups_kept"], "maintenance.backups_kept"),

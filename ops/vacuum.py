@@ -116,6 +116,9 @@ def vacuum(
             return _vacuum_locked(db, backups_kept, busy_timeout)
     except LockTimeout:
         raise VacuumError(f"{db}: a training holds {lock}; waited {lock_timeout:g} s; database unchanged") from None
+    except OSError as err:
+        # The steps under the lock turn their own OSErrors into VacuumError: this one is the lock file's.
+        raise VacuumError(f"{db}: cannot open the training lock {lock} ({err.strerror}); database unchanged") from err
 
 
 def require_sqlite_file(db: Path) -> None:
@@ -190,10 +193,15 @@ def _vacuum_locked(db: Path, backups_kept: int, busy_timeout: float) -> VacuumRe
             else:
                 cause = f"SQLite error: {err}"
             raise VacuumError(f"{db}: {cause}; {state}") from err
+        except OSError as err:
+            raise VacuumError(f"{db}: {err.strerror}: {err.filename}; {state}") from err
     bytes_after = bytes_on_disk(db)
     deleted = tuple(backups_of(db)[:-backups_kept])
-    for old in deleted:
-        old.unlink()
+    try:
+        for old in deleted:
+            old.unlink()
+    except OSError as err:
+        raise VacuumError(f"{db}: vacuumed, backup at {backup}, but {err.strerror}: {err.filename}") from err
     return VacuumReport(
         db=db,
         integrity=integrity,

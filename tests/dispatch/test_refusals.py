@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from ops import cli
+from ops.env_overrides import refused_override
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -83,11 +86,17 @@ def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, p
     assert cli.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True) == 0
 
     out = capsys.readouterr().out
-    assert out.startswith("#!/bin/bash\n")
-    assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)" in out
-    assert '"DocumentName": "AWS-RunShellScript"' in out
-    assert '"CloudWatchLogGroupName": "/ai-drug/dispatch"' in out
-    assert '"executionTimeout": [\n      "14400"' in out
+    script, request = out[: out.rindex("\n{\n") + 1], json.loads(out[out.rindex("\n{\n") :])
+    assert script.startswith("#!/bin/bash\n")
+    assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)\n" in script
+    assert f"readonly IMAGE=ghcr.io/ai-drug/ai-drug-trainer:{SHA[:12]}\n" in script
+    assert request == {
+        "InstanceIds": ["i-0123456789abcdef0"],
+        "DocumentName": "AWS-RunShellScript",
+        "Comment": f"train ai-drug-trainer@{SHA[:12]} (xgb)",
+        "Parameters": {"commands": ["<the host script>"], "executionTimeout": ["14400"]},
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "/ai-drug/dispatch", "CloudWatchOutputEnabled": True},
+    }
 
 
 def test_the_invoke_task_exits_2_with_one_line(project_root):
@@ -102,3 +111,41 @@ def test_the_invoke_task_exits_2_with_one_line(project_root):
     assert refused.returncode == 2
     assert refused.stderr == "error: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
     assert refused.stdout == ""
+
+
+def test_an_unreadable_whole_number_override_exits_2_naming_the_variable(project_root):
+    refused = subprocess.run(
+        [sys.executable, "-m", "invoke", "dispatch", "--sha", "abcdef1", "--dry-run"],
+        cwd=project_root,
+        env={**os.environ, "INVOKE_AWS_INSTANCE_ID": "i-0123456789abcdef0", "INVOKE_DISPATCH_POLL_INTERVAL": "10s"},
+        capture_output=True,
+        text=True,
+    )
+
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "error: INVOKE_DISPATCH_POLL_INTERVAL: '10s' is not a whole number (it overrides dispatch.poll_interval)\n"
+    )
+    assert refused.stdout == ""
+
+
+def test_every_whole_number_key_of_invoke_yaml_is_guarded(project_root):
+    config_file = project_root / "invoke.yaml"
+    settings = yaml.safe_load(config_file.read_text())
+    whole_numbers = [
+        f"INVOKE_{section}_{key}".upper()
+        for section, keys in settings.items()
+        for key, value in keys.items()
+        if isinstance(value, int)
+    ]
+
+    assert {"INVOKE_TRAIN_LOCK_TIMEOUT", "INVOKE_DISPATCH_POLL_INTERVAL", "INVOKE_MAINTENANCE_SNAPSHOTS_KEPT"} <= set(
+        whole_numbers
+    )
+    for variable in whole_numbers:
+        assert refused_override(config_file, {variable: "1.5"}).startswith(f"{variable}: '1.5' is not a whole"), (
+            variable
+        )
+        assert refused_override(config_file, {variable: "-3"}) is None, variable
+    # Text keys take any text; the task's own checks judge it.
+    assert refused_override(config_file, {"INVOKE_AWS_REGION": "1.5", "INVOKE_IMAGE_OWNER": "x"}) is None

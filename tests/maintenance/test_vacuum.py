@@ -307,6 +307,51 @@ def test_task_refusals_exit_with_one_line(case: str, store_copy: Path):
     assert not store_copy.with_name("absent.db").exists()
 
 
+def test_task_refuses_a_missing_flag_or_a_folder_as_bad_input(store_copy: Path):
+    digest = sha256(store_copy)
+
+    no_flag = run_task()
+    folder = run_task("--db", str(store_copy.parent))
+
+    assert (no_flag.returncode, no_flag.stderr, no_flag.stdout) == (
+        2,
+        "error: --db: required: the MLflow SQLite store to compact\n",
+        "",
+    )
+    assert (folder.returncode, folder.stderr, folder.stdout) == (
+        2,
+        f"error: --db: {store_copy.parent} is a directory, not an SQLite database\n",
+        "",
+    )
+    assert sha256(store_copy) == digest
+    assert backups_of(store_copy) == []
+
+
+def test_task_refuses_with_one_line_when_the_lock_file_cannot_be_opened(store_copy: Path):
+    digest = sha256(store_copy)
+    lock = store_copy.parent / "train.lock"
+    lock.mkdir()
+
+    result = run_task("--db", str(store_copy))
+
+    expected = f"error: {store_copy}: cannot open the training lock {lock} (Is a directory); database unchanged\n"
+    assert (result.returncode, result.stderr, result.stdout) == (1, expected, "")
+    assert sha256(store_copy) == digest
+    assert backups_of(store_copy) == []
+
+
+def test_an_old_backup_that_cannot_be_deleted_is_named_after_the_vacuum(store_copy: Path):
+    stuck = store_copy.with_name(f"{store_copy.name}.backup-00000000T000000.000000Z")
+    stuck.mkdir()
+
+    with pytest.raises(VacuumError) as refused:
+        vacuum(store_copy, backups_kept=1, **PATIENT)
+
+    new_backup = backups_of(store_copy)[-1]
+    assert str(refused.value) == f"{store_copy}: vacuumed, backup at {new_backup}, but Is a directory: {stuck}"
+    assert integrity(new_backup) == integrity(store_copy) == "ok"
+
+
 def test_report_seconds_cover_the_work(store_copy: Path):
     started = time.monotonic()
     report = vacuum(store_copy, backups_kept=3, **PATIENT)

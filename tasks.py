@@ -28,6 +28,12 @@ def _refuse_bad_overrides() -> None:
 _refuse_bad_overrides()
 
 
+def _exit_with(code: int) -> None:
+    """End the task with `code` when it is not 0; the callee has already printed its one-line reason."""
+    if code:
+        raise Exit(code=code)
+
+
 @task(
     iterable=["config"],
     help={
@@ -41,14 +47,14 @@ def train(c, config=None, explain=False):
 
     configs = [os.path.relpath(Path(name).resolve(), ROOT) for name in config or []]
     os.chdir(ROOT)
-    code = run(
-        configs,
-        explain=explain,
-        configs_dir=Path(c.train.configs_dir),
-        lock_timeout=c.train.lock_timeout,
+    _exit_with(
+        run(
+            configs,
+            explain=explain,
+            configs_dir=Path(c.train.configs_dir),
+            lock_timeout=c.train.lock_timeout,
+        )
     )
-    if code:
-        raise Exit(code=code)
 
 
 @task(help={"host": "Address to serve on.", "port": "Port to serve on."})
@@ -70,9 +76,7 @@ def build(c, sha="", dry_run=False):
     """Build the training image of the checked-out commit, tagged registry/owner/name:<sha>."""
     from ops import cli
 
-    code = cli.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run)
-    if code:
-        raise Exit(code=code)
+    _exit_with(cli.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
 
 
 @task(
@@ -85,9 +89,7 @@ def push(c, sha="", dry_run=False):
     """Push the training image of a commit; log in to the registry first."""
     from ops import cli
 
-    code = cli.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run)
-    if code:
-        raise Exit(code=code)
+    _exit_with(cli.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
 
 
 @task(
@@ -103,9 +105,7 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
     """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
     from ops import cli
 
-    code = cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
-    if code:
-        raise Exit(code=code)
+    _exit_with(cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run))
 
 
 @task(
@@ -126,8 +126,7 @@ def predict(c, input="", output="", model="", smiles_column="smiles"):
         print(predict_file(model, input, output, smiles_column).line())
         return 0
 
-    if code := guarded(action):
-        raise Exit(code=code)
+    _exit_with(guarded(action))
 
 
 @task(help={"repeats": "How many times each timed command runs (the median is reported)."})
@@ -156,8 +155,7 @@ def test(c, k="", lint=True):
 @task(name="lint")
 def lint_task(c):
     """Run every linter: ruff, hadolint, shellcheck, actionlint, terraform fmt, checkov and the compose check."""
-    if code := _lint(c):
-        raise Exit(code=code)
+    _exit_with(_lint(c))
 
 
 def _lint(c) -> int:
@@ -180,9 +178,7 @@ def maintenance_run(c, sha="", host="", dry_run=False):
     """Vacuum the MLflow store on the host with MLflow stopped, then snapshot its EBS volume."""
     from ops import cli
 
-    code = cli.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run)
-    if code:
-        raise Exit(code=code)
+    _exit_with(cli.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run))
 
 
 @task(
@@ -196,9 +192,7 @@ def maintenance_vacuum(c, db="", json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
     from ops import cli
 
-    code = cli.vacuum(c.config.maintenance, db=db, json=json)
-    if code:
-        raise Exit(code=code)
+    _exit_with(cli.vacuum(c.config.maintenance, db=db, json=json))
 
 
 @task(
@@ -213,9 +207,7 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
     """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
     from ops import cli
 
-    code = cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run)
-    if code:
-        raise Exit(code=code)
+    _exit_with(cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run))
 
 
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)

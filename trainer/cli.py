@@ -5,9 +5,13 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainer.errors import BadInput, Terminated
 from trainer.tracking import quiet_mlflow
+
+if TYPE_CHECKING:
+    from trainer.pipeline import Outcome
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -28,6 +32,8 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
             prepared.append(prepare(path))
         except BadInput as err:
             return _fail(EXIT_BAD_INPUT, _named(path, err))
+        except (Terminated, KeyboardInterrupt):
+            return _fail(EXIT_FAILED, f"{path}: interrupted before any training started")
         except Exception as err:
             return _fail(EXIT_FAILED, f"{path}: {_one_line(err)}")
 
@@ -47,7 +53,7 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
         except BadInput as err:
             code = max(code, _fail(EXIT_BAD_INPUT, _named(item.path, err)))
         except (Terminated, KeyboardInterrupt):
-            return _fail(EXIT_FAILED, f"{item.path}: interrupted; the run was marked KILLED")
+            return _fail(EXIT_FAILED, f"{item.path}: interrupted; a run it had started is marked KILLED")
         except Exception as err:
             code = max(code, _fail(EXIT_FAILED, f"{item.path}: {_one_line(err)}"))
     return code
@@ -65,7 +71,7 @@ def _one_line(err: Exception) -> str:
     return f"failed: {type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _describe(outcome) -> str:
+def _describe(outcome: Outcome) -> str:
     head = f"{outcome.path}  {outcome.family}  {outcome.action}  run {outcome.run_id}"
     if outcome.action == "trained":
         return f"{head}  test RMSE {outcome.test_rmse:.3f}  {outcome.seconds:.1f} s"

@@ -161,7 +161,7 @@ def test_sigterm_marks_the_run_killed(make_config, store_uri) -> None:
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert "interrupted; the run was marked KILLED" in stderr
+    assert "interrupted; a run it had started is marked KILLED" in stderr
     run = MlflowClient(store_uri).get_run(running[0])
     assert run.info.status == "KILLED"
     assert COMPLETE_TAG not in run.data.tags

@@ -8,12 +8,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# torch first, from the CPU-only index at the version requirements.txt pins (the default wheel on PyPI pulls
-# several GB of CUDA libraries); the rest from PyPI, where torch is then already satisfied.
+# requirements.txt names PyTorch's CPU index and pins torch's +cpu build (PyPI's default wheel pulls several GB
+# of CUDA libraries).
 COPY requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
-        "$(grep '^torch==' /tmp/requirements.txt)" \
-    && pip install --no-cache-dir -r /tmp/requirements.txt
+RUN pip install --no-cache-dir -r /tmp/requirements.txt
 
 FROM python:3.11-slim
 

@@ -18,6 +18,8 @@ from trainer.models import family_names, load_family
 
 # Where a run comes from and is filed, not what it computes: left out of the config hash.
 LOCATION_KEYS = (("experiment",), ("data", "path"))
+# Fields of TrainConfig that come from the `model:` section, never from a top-level key of the file.
+MODEL_OWNED = ("family", "params")
 
 
 class Strict(BaseModel):
@@ -129,6 +131,14 @@ def _describe(err: ValidationError, prefix: str = "") -> str:
     return "; ".join(problems)
 
 
+def _refuse_unknown_top_level(path: Path, rest: dict[str, Any]) -> None:
+    """`family:` or `params:` at the top level name fields that load_config fills from `model:`, so pydantic
+    would take them and the model section would silently win; refuse them as the unknown keys they are."""
+    for key in rest:
+        if key in MODEL_OWNED:
+            raise BadInput(f"{path}: {key}: unknown top-level key; model settings go under model:")
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate one config; every refusal names the file and the key."""
     path = Path(path)
@@ -146,6 +156,7 @@ def load_config(path: str | Path) -> TrainConfig:
     except ValidationError as err:
         raise BadInput(f"{path}: {_describe(err, 'model')}") from err
     rest = {key: value for key, value in document.items() if key != "model"}
+    _refuse_unknown_top_level(path, rest)
     try:
         return TrainConfig.model_validate({**rest, "family": family, "params": params})
     except ValidationError as err:

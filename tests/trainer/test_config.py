@@ -143,6 +143,14 @@ def test_a_hyperparameter_change_changes_the_key(tmp_path: Path) -> None:
             "model: {family: rf}\ndata: {path: d.csv, target_column: y}\nseeds: 1",
             "seeds: Extra inputs are not permitted",
         ),
+        (
+            "model: {family: rf}\ndata: {path: d.csv, target_column: y}\nfamily: xgb",
+            "family: unknown top-level key; model settings go under model:",
+        ),
+        (
+            "model: {family: rf}\ndata: {path: d.csv, target_column: y}\nparams: {n_estimators: 5}",
+            "params: unknown top-level key; model settings go under model:",
+        ),
         ("model: {family: rf}\nmodel: {family: xgb}", "invalid YAML at line 2: key 'model' appears twice"),
         ("model: [rf", "invalid YAML at line 1: expected ',' or ']'"),
         ("- rf\n- xgb", "expected a mapping of keys at the top level"),

@@ -76,8 +76,10 @@ def load_dataset(raw: bytes, config: DataConfig) -> Dataset:
     import pandas as pd
 
     source = config.path
+    text = utf8_text(raw, source)
+    _refuse_duplicate_columns(text, source)
     try:
-        frame = pd.read_csv(io.StringIO(utf8_text(raw, source)), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as err:
         raise BadInput(f"{source}: not a readable CSV file ({str(err).splitlines()[0]})") from err
     split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
@@ -97,6 +99,17 @@ def load_dataset(raw: bytes, config: DataConfig) -> Dataset:
         raise BadInput(f"{source}: no usable rows left after dropping {len(rejected)} invalid rows")
     split = _split(list(smiles), np.array(targets), np.array(list(smiles.values())), sides, config)
     return Dataset(split=split, rows=len(frame), rejected=rejected)
+
+
+def _refuse_duplicate_columns(text: str, source: str) -> None:
+    """pandas renames a repeated header name (`logS`, `logS.1`) and trains on whichever it keeps: refuse it."""
+    header = next(csv.reader(io.StringIO(text)), [])
+    first: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name in first:
+            where = f"columns {first[name]} and {number}"
+            raise BadInput(f"{source}: column {name!r} appears twice in the header ({where})")
+        first[name] = number
 
 
 def _validate_rows(

@@ -112,6 +112,21 @@ def test_an_empty_header_only_or_non_utf8_file_is_refused_in_one_line(raw: bytes
     assert str(refused.value) == expected
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("smiles,logS,logS,split", "d.csv: column 'logS' appears twice in the header (columns 2 and 3)"),
+        ("smiles,logS,split,smiles", "d.csv: column 'smiles' appears twice in the header (columns 1 and 4)"),
+    ],
+)
+def test_a_column_named_twice_is_refused_naming_it(header: str, expected: str) -> None:
+    """pandas would keep one of the two as `logS` and rename the other `logS.1`, and train on either."""
+    rows = "CCO,0.5,0.4,train\nCCCO,0.1,0.2,train\nCCCCO,-0.4,-0.3,train\nc1ccccc1,-1.6,-1.5,test\n"
+    with pytest.raises(BadInput) as refused:
+        load_dataset(f"{header}\n{rows}".encode(), config(on_invalid="drop"))
+    assert str(refused.value) == expected
+
+
 def test_a_target_column_of_text_leaves_nothing_and_names_the_lines() -> None:
     text = "smiles,logS,split\nCCO,soluble,train\nCCC,insoluble,test\n"
     with pytest.raises(BadInput) as refused:

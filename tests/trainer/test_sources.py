@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import boto3
@@ -75,3 +77,41 @@ def test_the_lock_of_a_sqlite_store_is_beside_it_and_shared_with_the_host(tmp_pa
     server = lock_path("http://mlflow:5000")
     assert server.name.startswith("ai-drug-train-")
     assert server != lock_path("http://other:5000")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_a_device_as_data_is_refused_in_one_line_without_reading(tmp_path: Path, kind: str) -> None:
+    """A FIFO blocked forever waiting for a writer and /dev/zero read until memory ran out."""
+    if kind == "fifo":
+        path = tmp_path / "data.csv"
+        os.mkfifo(path)
+        expected = f"data.path: {path} is a named pipe (FIFO); give a regular file or an s3:// URI"
+    else:
+        path = Path("/dev/zero")
+        expected = "data.path: /dev/zero is a character device; give a regular file or an s3:// URI"
+    started = time.monotonic()
+    with pytest.raises(BadInput) as refused:
+        read_snapshot(str(path))
+    assert str(refused.value) == expected
+    assert time.monotonic() - started < 5
+
+
+def test_a_snapshot_past_the_size_limit_is_refused_local_or_s3(moto_endpoint, tmp_path, monkeypatch) -> None:
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"smiles,logS\n" + b"CCO,0.5\n" * 100)
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="ai-drug-big", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="ai-drug-big", Key="big.csv", Body=path.read_bytes())
+    monkeypatch.setenv("TRAINER_MAX_DATA_BYTES", "812")
+    assert len(read_snapshot(str(path))) == 812
+    monkeypatch.setenv("TRAINER_MAX_DATA_BYTES", "811")
+
+    for location in (str(path), "s3://ai-drug-big/big.csv"):
+        with pytest.raises(BadInput) as refused:
+            read_snapshot(location)
+        assert str(refused.value) == (
+            f"data.path: {location} is larger than 811 bytes (TRAINER_MAX_DATA_BYTES); raise the limit to read it"
+        )
+    monkeypatch.setenv("TRAINER_MAX_DATA_BYTES", "lots")
+    with pytest.raises(BadInput, match=r"^TRAINER_MAX_DATA_BYTES: 'lots' is not a whole number of bytes >= 1$"):
+        read_snapshot(str(path))

@@ -3,7 +3,10 @@
 A family module `trainer/models/<name>.py` defines:
 
 - `Params`: a pydantic model of its hyperparameters (the `model:` section of a config, less `family`);
-- `train(params, split, seed, log_step) -> TrainedModel`.
+- `train(params, split, seed, log_step) -> TrainedModel`;
+- optionally `check(params, seed) -> None`: what its framework would refuse only once training has begun (a
+  seed out of the framework's range, a device this machine lacks), raised as BadInput naming the key. The
+  pipeline calls it after the skip check and before the lock, so a refusal leaves no run and no store.
 
 Modules whose names start with an underscore hold code that families share; they are not families.
 Family modules import their ML framework inside functions, so reading a config or skipping a run never
@@ -18,6 +21,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
+
+from trainer.errors import BadInput
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,3 +52,16 @@ def family_names() -> tuple[str, ...]:
 
 def load_family(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def check_family(name: str, params: Any, seed: int) -> None:
+    """The family's own `check` hook, where it has one."""
+    check = getattr(load_family(name), "check", None)
+    if check is not None:
+        check(params, seed)
+
+
+def check_seed(seed: int, largest: int, framework: str) -> None:
+    """BadInput unless `seed` is one that `framework` accepts (at most `largest`)."""
+    if seed > largest:
+        raise BadInput(f"seed: {seed} is above {largest:,}, the largest seed {framework} accepts")

@@ -7,7 +7,7 @@ from pydantic import Field
 from trainer.config import Strict
 from trainer.data import SplitData
 from trainer.features import FeatureSpec
-from trainer.models import StepLogger
+from trainer.models import StepLogger, check_seed
 from trainer.models._tabular import TabularModel, estimator_arguments, matrices
 
 
@@ -17,6 +17,10 @@ class Params(Strict):
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
     max_features: float = Field(0.3, gt=0, le=1, description="Fraction of features tried at each split.")
+
+
+def check(params: Params, seed: int) -> None:
+    check_seed(seed, 2**32 - 1, "scikit-learn's random_state")
 
 
 def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> TabularModel:

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from trainer.config import Strict
 from trainer.errors import BadInput
+from trainer.models import check_seed
 
 if TYPE_CHECKING:
     from trainer.data import Part, SplitData
@@ -105,6 +106,15 @@ def random_forms(smiles: str, count: int, seed: int) -> list[str]:
     if count == 0:
         return [smiles]
     return [smiles, *Chem.MolToRandomSmilesVect(Chem.MolFromSmiles(smiles), count, randomSeed=int(seed))]
+
+
+def check(params: Params, seed: int) -> None:
+    """NumPy's seed range; and CUDA, when asked for by name (torch is imported only then)."""
+    check_seed(seed, 2**32 - 1, "NumPy's random generator")
+    if params.device == "cuda":
+        from trainer.models import _transformer_net as net
+
+        net.resolve_device(params.device)
 
 
 def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> SmilesTransformer:

@@ -7,7 +7,7 @@ from pydantic import Field
 from trainer.config import Strict
 from trainer.data import SplitData
 from trainer.features import FeatureSpec
-from trainer.models import StepLogger
+from trainer.models import StepLogger, check_seed
 from trainer.models._tabular import TabularModel, estimator_arguments, matrices
 
 
@@ -21,6 +21,10 @@ class Params(Strict):
     colsample_bytree: float = Field(0.5, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(100, ge=1)
+
+
+def check(params: Params, seed: int) -> None:
+    check_seed(seed, 2**63 - 1, "XGBoost's random_state")
 
 
 def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> TabularModel:

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import BadInput, Terminated
+from trainer.diskspace import disk_full
+from trainer.errors import BadInput, ProjectError, Terminated
 from trainer.tracking import quiet_mlflow
 
 if TYPE_CHECKING:
@@ -54,8 +55,10 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
             code = max(code, _fail(EXIT_BAD_INPUT, _named(item.path, err)))
         except (Terminated, KeyboardInterrupt):
             return _fail(EXIT_FAILED, f"{item.path}: interrupted; a run it had started is marked KILLED")
+        except ProjectError as err:
+            code = max(code, _fail(err.exit_code, _named(item.path, err)))
         except Exception as err:
-            code = max(code, _fail(EXIT_FAILED, f"{item.path}: {_one_line(err)}"))
+            code = max(code, _fail(EXIT_FAILED, f"{item.path}: {disk_full(err, uri) or _one_line(err)}"))
     return code
 
 

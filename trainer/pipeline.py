@@ -55,11 +55,13 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
     if found := store.find_complete(key):
         return _skipped(prepared, found)
     from trainer.data import load_dataset
+    from trainer.diskspace import require_free_space
     from trainer.models import check_family
 
     # Refused data or params must leave no trace: validated before the lock creates the store's folder.
     dataset = load_dataset(prepared.raw, prepared.config.data)
     check_family(prepared.config.family, prepared.config.params, prepared.config.seed)
+    require_free_space(store.uri)
     waiting = f"{prepared.path}: waiting for another training on this store (up to {lock_timeout:g} s)"
     with exclusive(lock_path(store.uri), lock_timeout, on_wait=lambda: say(waiting)):
         if found := store.find_complete(key):

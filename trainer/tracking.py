@@ -6,6 +6,7 @@ after the model and every artifact are stored: a failed, killed or half-logged r
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,9 @@ def quiet_mlflow() -> None:
     """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # It logs every database error with its traceback before raising it (hundreds of lines on a full disk);
+    # the caller reports the error itself in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -156,6 +156,14 @@ def sqlite_temp_dir() -> Path:
     return Path.cwd()
 
 
+def checkpoint_mode(db: Path) -> str:
+    """TRUNCATE empties the -wal but waits out every reader. Litestream (its state folder beside the database
+    says it replicates this one) holds a read transaction at all times and does the checkpoints itself, so a
+    TRUNCATE would wait the whole busy timeout for nothing: beside it, a PASSIVE one, as SQLite's own
+    auto-checkpoints are, and Litestream ships the vacuumed pages from the -wal."""
+    return "PASSIVE" if db.with_name(f".{db.name}-litestream").is_dir() else "TRUNCATE"
+
+
 def bytes_on_disk(db: Path) -> int:
     wal = db.with_name(db.name + "-wal")
     return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
@@ -185,7 +193,7 @@ def _vacuum_locked(db: Path, backups_kept: int, busy_timeout: float) -> VacuumRe
             state = f"database unchanged; backup at {backup}"
             sqlite_utils.Database(conn).vacuum()
             state = f"database vacuumed; backup at {backup}"
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute(f"PRAGMA wal_checkpoint({checkpoint_mode(db)})")
             _integrity(conn, db, "after VACUUM", state)
         except sqlite3.Error as err:
             if getattr(err, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):

@@ -1,5 +1,6 @@
 # The host's instance role: SSM management, the artifact bucket (the MLflow server proxies artifacts there),
-# the GHCR token parameter (read by the dispatch script on the host) and the SSM command log group.
+# the store's Litestream replica under its own prefix, the GHCR token parameter (read by the dispatch script on
+# the host) and the SSM command log group.
 
 data "aws_iam_policy_document" "host_assume" {
   statement {
@@ -34,6 +35,25 @@ data "aws_iam_policy_document" "host" {
     sid       = "ReadWriteArtifacts"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  # Litestream lists, writes, compacts and prunes its replica files, under its prefix only.
+  statement {
+    sid       = "ListStoreReplica"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.artifacts.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.store_replica_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadWriteStoreReplica"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/${local.store_replica_prefix}/*"]
   }
 
   statement {

@@ -34,4 +34,6 @@ locals {
   artifact_bucket = var.artifact_bucket_name != "" ? var.artifact_bucket_name : "${var.app}-artifacts-${local.account_id}"
   # What the security group opens and what the MLflow URL names.
   mlflow_port = 5000
+  # Where Litestream (compose service litestream) replicates the MLflow store, in the artifact bucket.
+  store_replica_prefix = "litestream"
 }

@@ -27,3 +27,8 @@ output "ssm_log_group" {
   description = "CloudWatch log group for SSM command output; invoke.yaml aws.log_group."
   value       = aws_cloudwatch_log_group.ssm.name
 }
+
+output "store_replica_url" {
+  description = "Litestream's replica of the MLflow store; invoke.yaml store.replica_url (INVOKE_STORE_REPLICA_URL)."
+  value       = "s3://${aws_s3_bucket.artifacts.bucket}/${local.store_replica_prefix}/mlruns.db"
+}

@@ -210,5 +210,25 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
     _exit_with(cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run))
 
 
+@task(
+    name="restore",
+    help={
+        "to": "The new SQLite file to write (its folder must exist; the file must not).",
+        "timestamp": "Restore the store as it was at this ISO 8601 time (UTC unless it names a zone).",
+    },
+)
+def store_restore(c, to="", timestamp=""):
+    """Restore the MLflow store from its Litestream replica in S3 (store.replica_url) into a new file."""
+    from ops.cli import guarded
+    from ops.store import restore
+
+    def action() -> int:
+        print(restore(c.config.store.replica_url, to, timestamp).line())
+        return 0
+
+    _exit_with(guarded(action))
+
+
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)
 ns.add_collection(Collection("maintenance", maintenance_run, maintenance_vacuum, maintenance_snapshot))
+ns.add_collection(Collection("store", store_restore))

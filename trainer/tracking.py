@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import Terminated
+from trainer.errors import RunKilled, Terminated
 from trainer.sqlite_lookup import find_complete_run
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def quiet_mlflow() -> None:
     """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -116,16 +117,17 @@ class Store:
 
 @contextmanager
 def training_run(store: Store, tags: dict[str, str]) -> Iterator[Run]:
-    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C, FAILED otherwise."""
+    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C (raised as RunKilled),
+    FAILED otherwise."""
     import mlflow
 
     mlflow.set_tracking_uri(store.uri)
     run = mlflow.start_run(experiment_id=store.ensure_experiment(), tags=tags, log_system_metrics=False)
     try:
         yield run
-    except (Terminated, KeyboardInterrupt):
+    except (Terminated, KeyboardInterrupt) as interrupt:
         mlflow.end_run("KILLED")
-        raise
+        raise RunKilled(run.info.run_id) from interrupt
     except BaseException:
         mlflow.end_run("FAILED")
         raise

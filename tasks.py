@@ -74,9 +74,9 @@ def ui(c, host="127.0.0.1", port=5000):
 )
 def build(c, sha="", dry_run=False):
     """Build the training image of the checked-out commit, tagged registry/owner/name:<sha>."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
+    _exit_with(commands.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
 
 
 @task(
@@ -87,9 +87,9 @@ def build(c, sha="", dry_run=False):
 )
 def push(c, sha="", dry_run=False):
     """Push the training image of a commit; log in to the registry first."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
+    _exit_with(commands.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
 
 
 @task(
@@ -103,9 +103,9 @@ def push(c, sha="", dry_run=False):
 )
 def dispatch(c, sha="", config=None, host="", dry_run=False):
     """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run))
+    _exit_with(commands.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run))
 
 
 @task(
@@ -119,7 +119,7 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
 )
 def predict(c, input="", output="", model="", smiles_column="smiles"):
     """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
-    from ops.cli import guarded
+    from ops.commands import guarded
     from trainer.predict import predict_file
 
     def action() -> int:
@@ -176,9 +176,9 @@ def _lint(c) -> int:
 )
 def maintenance_run(c, sha="", host="", dry_run=False):
     """Vacuum the MLflow store on the host with MLflow stopped, then snapshot its EBS volume."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run))
+    _exit_with(commands.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run))
 
 
 @task(
@@ -190,9 +190,9 @@ def maintenance_run(c, sha="", host="", dry_run=False):
 )
 def maintenance_vacuum(c, db="", json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.vacuum(c.config.maintenance, db=db, json=json))
+    _exit_with(commands.vacuum(c.config.maintenance, db=db, json=json))
 
 
 @task(
@@ -205,9 +205,9 @@ def maintenance_vacuum(c, db="", json=False):
 )
 def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
     """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run))
+    _exit_with(commands.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run))
 
 
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)

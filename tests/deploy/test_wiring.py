@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ops.dispatch import train_job
 from ops.images import build_command, image_ref
+from ops.training_job import train_job
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.dispatch import TrainJob, train_job
 from ops.images import image_ref
+from ops.training_job import TrainJob, train_job
 from tests.ops_fixtures import SHA, aws_session, managed_instance, no_aws, settings, ssh_server, standins  # noqa: F401 (fixtures)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import cli
+from ops import commands
 
 IMAGE = {
     "registry": "ghcr.io",
@@ -44,7 +44,7 @@ def test_build_tags_the_head_commit_with_oci_labels(repo, on_path):
     root, head = repo
     before = datetime.now(UTC).replace(microsecond=0)
 
-    assert cli.build(IMAGE, root=root) == 0
+    assert commands.build(IMAGE, root=root) == 0
 
     (call,) = on_path.docker("build")
     argv = call["argv"]
@@ -62,8 +62,8 @@ def test_build_tags_the_head_commit_with_oci_labels(repo, on_path):
 def test_a_short_sha_of_head_names_the_full_tag(repo, on_path):
     root, head = repo
 
-    assert cli.build(IMAGE, root=root, sha=head[:7].upper()) == 0
-    assert cli.push(IMAGE, root=root, sha=head[:7]) == 0
+    assert commands.build(IMAGE, root=root, sha=head[:7].upper()) == 0
+    assert commands.push(IMAGE, root=root, sha=head[:7]) == 0
 
     assert on_path.docker("build")[0]["argv"][2].endswith(f":{head}")
     assert on_path.docker("push")[0]["argv"] == ["push", f"ghcr.io/ai-drug/ai-drug-trainer:{head}"]
@@ -72,8 +72,8 @@ def test_a_short_sha_of_head_names_the_full_tag(repo, on_path):
 def test_dry_run_prints_the_exact_commands_and_runs_nothing(repo, on_path, capsys):
     root, head = repo
 
-    assert cli.build(IMAGE, root=root, dry_run=True) == 0
-    assert cli.push(IMAGE, root=root, dry_run=True) == 0
+    assert commands.build(IMAGE, root=root, dry_run=True) == 0
+    assert commands.push(IMAGE, root=root, dry_run=True) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"docker build --tag ghcr.io/ai-drug/ai-drug-trainer:{head} --build-arg GIT_SHA={head}")
@@ -85,8 +85,8 @@ def test_dry_run_prints_the_exact_commands_and_runs_nothing(repo, on_path, capsy
 def test_a_sha_that_is_not_7_to_40_hex_is_refused(repo, on_path, capsys, sha):
     root, _ = repo
 
-    assert cli.build(IMAGE, root=root, sha=sha) == 2
-    assert cli.push(IMAGE, root=root, sha=sha) == 2
+    assert commands.build(IMAGE, root=root, sha=sha) == 2
+    assert commands.push(IMAGE, root=root, sha=sha) == 2
 
     errors = capsys.readouterr().err.splitlines()
     assert errors == [f"error: --sha: {sha!r} is not a git commit SHA (7 to 40 hex characters)"] * 2
@@ -97,7 +97,7 @@ def test_build_refuses_a_sha_other_than_the_checked_out_one(repo, on_path, capsy
     root, head = repo
     other = "f" * 40 if not head.startswith("f") else "e" * 40
 
-    assert cli.build(IMAGE, root=root, sha=other) == 2
+    assert commands.build(IMAGE, root=root, sha=other) == 2
 
     assert capsys.readouterr().err.strip() == (
         f"error: --sha: {other} is not the checked-out commit {head}; check it out and build there"
@@ -112,7 +112,7 @@ def test_build_refuses_a_sha_other_than_the_checked_out_one(repo, on_path, capsy
 def test_bad_image_settings_are_refused_by_key(repo, on_path, capsys, key, value):
     root, _ = repo
 
-    assert cli.build({**IMAGE, key: value}, root=root) == 2
+    assert commands.build({**IMAGE, key: value}, root=root) == 2
 
     assert capsys.readouterr().err.startswith(f"error: image.{key}: {value!r}")
     assert on_path.calls() == []
@@ -122,7 +122,7 @@ def test_a_failed_docker_command_is_exit_1_with_one_line(repo, on_path, capsys):
     root, _ = repo
     on_path.set("push_exit", 5)
 
-    assert cli.push(IMAGE, root=root) == 1
+    assert commands.push(IMAGE, root=root) == 1
 
     assert capsys.readouterr().err.strip() == "error: docker push failed with exit code 5"
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from ops import cli
+from ops import commands
 from ops.env_overrides import refused_override
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -45,7 +45,7 @@ def settings(settings: dict) -> dict:
 def test_a_hostile_setting_is_refused_naming_its_key(settings, project_root, no_aws, capsys, section, key, value):
     settings[section][key] = value
 
-    code = cli.dispatch(settings, root=project_root, sha=SHA)
+    code = commands.dispatch(settings, root=project_root, sha=SHA)
 
     errors = capsys.readouterr().err.splitlines()
     assert code == 2
@@ -65,7 +65,7 @@ def test_a_hostile_setting_is_refused_naming_its_key(settings, project_root, no_
     ],
 )
 def test_a_hostile_flag_is_refused_naming_it(settings, project_root, no_aws, capsys, flags, flag):
-    code = cli.dispatch(settings, root=project_root, **flags)
+    code = commands.dispatch(settings, root=project_root, **flags)
 
     errors = capsys.readouterr().err.splitlines()
     assert code == 2
@@ -75,7 +75,7 @@ def test_a_hostile_flag_is_refused_naming_it(settings, project_root, no_aws, cap
 def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_aws, capsys):
     settings["dispatch"].update(execution_timeout=600, lock_timeout=600)
 
-    assert cli.dispatch(settings, root=project_root, sha=SHA) == 2
+    assert commands.dispatch(settings, root=project_root, sha=SHA) == 2
 
     assert capsys.readouterr().err.startswith("error: dispatch.lock_timeout: 600 s must be below")
 
@@ -83,7 +83,7 @@ def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_a
 def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, project_root, no_aws, capsys):
     settings["aws"]["log_group"] = "/ai-drug/dispatch"
 
-    assert cli.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True) == 0
+    assert commands.dispatch(settings, root=project_root, sha=SHA[:12], configs=["configs/xgb.yaml"], dry_run=True) == 0
 
     out = capsys.readouterr().out
     script, request = out[: out.rindex("\n{\n") + 1], json.loads(out[out.rindex("\n{\n") :])

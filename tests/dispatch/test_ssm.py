@@ -9,10 +9,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ops import cli, ssm
-from ops.dispatch import train_job
+from ops import commands, ssm
 from ops.images import image_ref
 from ops.remote import Polling, RemoteError
+from ops.training_job import train_job
 from tests.ops_fixtures import Sleeps
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -31,7 +31,7 @@ def test_dispatch_through_moto_sends_the_rendered_script(
     settings["aws"]["instance_id"] = instance
     sleeps = Sleeps()
 
-    code = cli.dispatch(
+    code = commands.dispatch(
         settings, root=project_root, sha=SHA, configs=["xgb"], polling=Polling(interval=10, sleep=sleeps)
     )
 
@@ -235,7 +235,7 @@ def test_the_task_exits_with_the_remote_exit_code_and_one_line(settings, project
     settings["aws"]["instance_id"] = INSTANCE
 
     with stubber:
-        code = cli.dispatch(settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps()))
+        code = commands.dispatch(settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps()))
 
     assert code == 3
     assert capsys.readouterr().err.splitlines()[-1] == f"SSM command {COMMAND}: Failed, exit code 3"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ops.dispatch import train_job
-from ops.host_maintenance import MaintenanceJob, maintenance_job
 from ops.host_pull import ImagePull
 from ops.hostscript import TEMPLATES
 from ops.images import ImageRef, image_ref
+from ops.maintenance_job import MaintenanceJob, maintenance_job
+from ops.training_job import train_job
 from ops.vacuum import VacuumReport
 from tests.ops_fixtures import SHA, Standins, shm_files_holding
 from trainer.errors import BadInput

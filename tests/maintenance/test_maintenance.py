@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ops import cli
-from ops.host_maintenance import maintenance_job
+from ops import commands
 from ops.images import image_ref
+from ops.maintenance_job import maintenance_job
 from ops.remote import Polling
 from tests.maintenance.ec2_account import APP_TAGS, Account
 from tests.ops_fixtures import SHA, Sleeps, Standins
@@ -80,7 +80,9 @@ def host(account: Account, managed_instance, settings: dict, standins: Standins,
 
 
 def maintain(settings: dict, project_root: Path, **flags: object) -> int:
-    return cli.maintenance(settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps()), **flags)
+    return commands.maintenance(
+        settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps()), **flags
+    )
 
 
 def sent_commands(account: Account) -> list[dict]:
@@ -298,7 +300,7 @@ def test_bad_input_is_exit_2_with_one_line_and_nothing_sent(settings, project_ro
         section, key, value = change
         settings[section][key] = value
 
-    code = cli.maintenance(settings, root=project_root, **flags)
+    code = commands.maintenance(settings, root=project_root, **flags)
 
     shown = capsys.readouterr()
     assert (code, shown.out) == (2, "")

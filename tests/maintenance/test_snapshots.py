@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ops.snapshots import SnapshotError, take_snapshot
+from ops.ebs_snapshots import SnapshotError, take_snapshot
 from tests.maintenance.ec2_account import APP_TAGS, Account
 from trainer.errors import BadInput
 

@@ -15,9 +15,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import validate
-from ops.dispatch import train_job
+from ops.ebs_snapshots import SnapshotReport, take_snapshot
 from ops.errors import OpsError
-from ops.host_maintenance import maintenance_job
 from ops.images import (
     ImageRef,
     build_command,
@@ -28,9 +27,10 @@ from ops.images import (
     image_ref,
     push_command,
 )
-from ops.maintenance import SnapshotStep, run_maintenance, show_maintenance
+from ops.maintenance_job import maintenance_job
+from ops.maintenance_run import SnapshotStep, run_maintenance, show_maintenance
 from ops.remote import Polling, SshTarget, SsmTarget, Target, run_or_show
-from ops.snapshots import SnapshotReport, take_snapshot
+from ops.training_job import train_job
 from ops.vacuum import vacuum as vacuum_store
 from trainer.errors import BadInput
 

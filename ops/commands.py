@@ -29,8 +29,11 @@ from ops.images import (
 )
 from ops.maintenance_job import maintenance_job
 from ops.maintenance_run import SnapshotStep, run_maintenance, show_maintenance
-from ops.remote import Polling, SshTarget, SsmTarget, Target, run_or_show
+from ops.remote import run_or_show
+from ops.ssh import ssh_target
+from ops.ssm import SsmTarget
 from ops.training_job import train_job
+from ops.transport import Polling, Target
 from ops.vacuum import vacuum as vacuum_store
 from trainer.errors import BadInput
 
@@ -84,7 +87,7 @@ def push(image: Section, *, root: Path, sha: str = "", dry_run: bool = False) ->
 def target(host: str, aws: Section, dispatch: Section, polling: Polling | None = None) -> Target:
     """SSH when --host is given, else the SSM-managed instance of invoke.yaml."""
     if host:
-        return SshTarget(validate.ssh_host(host))
+        return ssh_target(host)
     interval = validate.seconds(dispatch["poll_interval"], "dispatch.poll_interval", low=1, high=3600)
     return SsmTarget(
         instance_id=validate.instance_id(aws["instance_id"]),

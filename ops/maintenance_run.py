@@ -13,7 +13,8 @@ from typing import Protocol, TextIO
 from ops.ebs_snapshots import SnapshotReport
 from ops.errors import OpsError
 from ops.maintenance_job import MaintenanceJob
-from ops.remote import Target, run_remote, show
+from ops.remote import run_remote, show
+from ops.transport import Target
 from ops.vacuum import REPORT_MARKER, VacuumReport
 
 

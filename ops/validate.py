@@ -23,7 +23,6 @@ _LOG_GROUP = re.compile(r"[A-Za-z0-9_./#-]{1,512}")
 _DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 _ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+")
-_SSH_HOST = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 
 EXECUTION_TIMEOUT_MAX = 172_800  # AWS-RunShellScript's upper bound for executionTimeout
 KEPT_MAX = 1000
@@ -112,7 +111,3 @@ def http_url(value: str, where: str = "host.tracking_uri") -> str:
 
 def absolute_path(value: str, where: str = "host.data_dir") -> str:
     return _match(_ABSOLUTE_PATH, str(value).rstrip("/"), where, "an absolute path (letters, digits, . _ -)")
-
-
-def ssh_host(value: str, where: str = "--host") -> str:
-    return _match(_SSH_HOST, value, where, "an SSH destination such as user@host or user@host:2222")

@@ -11,8 +11,8 @@ from botocore.stub import ANY, Stubber
 
 from ops import commands, ssm
 from ops.images import image_ref
-from ops.remote import Polling, RemoteError
 from ops.training_job import train_job
+from ops.transport import Polling, RemoteError
 from tests.ops_fixtures import Sleeps
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -16,7 +16,7 @@ from botocore.stub import ANY, Stubber
 from ops import commands
 from ops.images import image_ref
 from ops.maintenance_job import maintenance_job
-from ops.remote import Polling
+from ops.transport import Polling
 from tests.maintenance.ec2_account import APP_TAGS, Account
 from tests.ops_fixtures import SHA, Sleeps, Standins
 

@@ -1,4 +1,4 @@
-"""The maintenance job that `invoke maintenance` sends to the host: its values, checked, and its host script.
+"""The maintenance job that `invoke maintenance` sends to the host: its values and its host script.
 
 The script pulls the training image, stops MLflow, vacuums the store in the image and starts MLflow again;
 its stdout carries the vacuum's report line, which `ops.vacuum.VacuumReport.from_output` reads back, and its
@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops import hostscript, validate
+from ops import hostscript
 from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
+from ops.settings import Settings
 
 TEMPLATE = "host_maintenance.sh.tmpl"
 
 
 @dataclass(frozen=True)
 class MaintenanceJob:
-    """Everything the host script needs; build it with `maintenance_job`, which validates each value."""
+    """Everything the host script needs; build it with `maintenance_job`."""
 
     pull: ImagePull
     data_dir: str
@@ -31,12 +32,6 @@ class MaintenanceJob:
     @property
     def db(self) -> str:
         return f"{self.data_dir}/mlruns.db"
-
-    @property
-    def longest_wait(self) -> int:
-        """Seconds the script may spend waiting: for a training before it stops MLflow, once more inside the
-        vacuum (a training queued on the lock may take it in between), for a writer, and for /health."""
-        return 2 * self.lock_timeout + self.busy_timeout + self.health_timeout
 
     def script(self) -> str:
         """The rendered host script."""
@@ -60,25 +55,15 @@ class MaintenanceJob:
         return f"maintenance {self.pull.image.name}@{self.pull.image.sha[:12]} ({self.db})"
 
 
-def maintenance_job(
-    image: ImageRef,
-    *,
-    region: str,
-    token_parameter: str,
-    data_dir: str,
-    backups_kept: object,
-    lock_timeout: object,
-    busy_timeout: object,
-    health_url: str,
-    health_timeout: object,
-) -> MaintenanceJob:
-    """A MaintenanceJob from flags and invoke.yaml values; BadInput names the first value that is refused."""
+def maintenance_job(image: ImageRef, settings: Settings) -> MaintenanceJob:
+    """A MaintenanceJob from invoke.yaml's aws, host and maintenance."""
+    options = settings.maintenance
     return MaintenanceJob(
-        pull=image_pull(image, region=region, token_parameter=token_parameter),
-        data_dir=validate.absolute_path(data_dir),
-        backups_kept=validate.kept(backups_kept, "maintenance.backups_kept"),
-        lock_timeout=validate.wait(lock_timeout, "maintenance.lock_timeout"),
-        busy_timeout=validate.wait(busy_timeout, "maintenance.busy_timeout"),
-        health_url=validate.http_url(health_url, "maintenance.health_url"),
-        health_timeout=validate.wait(health_timeout, "maintenance.health_timeout"),
+        pull=image_pull(image, settings.aws),
+        data_dir=settings.host.data_dir,
+        backups_kept=options.backups_kept,
+        lock_timeout=options.lock_timeout,
+        busy_timeout=options.busy_timeout,
+        health_url=options.health_url,
+        health_timeout=options.health_timeout,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ops import hostscript, validate
 from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
+from trainer.lock import LOCK_NAME
 
 TEMPLATE = "host_train.sh.tmpl"
 
@@ -64,7 +65,7 @@ def train_job(
     return TrainJob(
         pull=image_pull(image, region=region, token_parameter=token_parameter),
         configs=tuple(validate.config_name(name) for name in configs),
-        lock_file=validate.absolute_path(data_dir) + "/train.lock",
+        lock_file=validate.absolute_path(data_dir) + f"/{LOCK_NAME}",
         lock_timeout=validate.wait(lock_timeout, "dispatch.lock_timeout"),
         network=validate.docker_name(network),
         tracking_uri=validate.http_url(tracking_uri),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ops import hostscript, validate
 from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
+from trainer.lock import LOCK_NAME
 
 TEMPLATE = "host_maintenance.sh.tmpl"
 
@@ -46,7 +47,7 @@ class MaintenanceJob:
                 **self.pull.values(),
                 "DATA_DIR": self.data_dir,
                 "DB": self.db,
-                "LOCK_FILE": f"{self.data_dir}/train.lock",
+                "LOCK_FILE": f"{self.data_dir}/{LOCK_NAME}",
                 "BACKUPS_KEPT": self.backups_kept,
                 "LOCK_TIMEOUT": self.lock_timeout,
                 "BUSY_TIMEOUT": self.busy_timeout,

@@ -14,6 +14,7 @@ from pathlib import Path
 from ops import validate
 from ops.errors import OpsError
 from trainer.errors import BadInput
+from trainer.provenance import git
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,9 @@ def image_ref(registry: str, owner: str, name: str, sha: str) -> ImageRef:
     )
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-
-
 def head_sha(root: Path) -> str:
     """The checked-out commit of `root`; BadInput when it is not a git checkout."""
-    found = _git(root, "rev-parse", "HEAD")
+    found = git(root, "rev-parse", "HEAD")
     if found.returncode:
         raise BadInput(f"--sha: {root} is not a git checkout ({found.stderr.strip()}); pass --sha")
     return found.stdout.strip()
@@ -55,7 +52,7 @@ def full_sha(root: Path, sha: str) -> str:
     """`sha` validated, and spelt out in full when `root`'s git knows the commit, so that a short SHA
     names the same tag as the full one that `build` and CI use."""
     sha = validate.sha(sha)
-    found = _git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
+    found = git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
     return found.stdout.strip() if found.returncode == 0 else sha
 
 

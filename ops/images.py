@@ -15,6 +15,7 @@ from pathlib import Path
 from ops.errors import OpsError
 from ops.settings import ImageSettings
 from trainer.errors import BadInput
+from trainer.provenance import git
 
 _SHA = re.compile(r"[0-9a-f]{7,40}")
 
@@ -45,13 +46,9 @@ def commit_sha(value: str, where: str = "--sha") -> str:
     return sha
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-
-
 def head_sha(root: Path) -> str:
     """The checked-out commit of `root`; BadInput when it is not a git checkout."""
-    found = _git(root, "rev-parse", "HEAD")
+    found = git(root, "rev-parse", "HEAD")
     if found.returncode:
         raise BadInput(f"--sha: {root} is not a git checkout ({found.stderr.strip()}); pass --sha")
     return found.stdout.strip()
@@ -61,7 +58,7 @@ def full_sha(root: Path, sha: str) -> str:
     """`sha` validated, and spelt out in full when `root`'s git knows the commit, so that a short SHA
     names the same tag as the full one that `build` and CI use."""
     sha = commit_sha(sha)
-    found = _git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
+    found = git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
     return found.stdout.strip() if found.returncode == 0 else sha
 
 

@@ -13,6 +13,7 @@ from ops import hostscript
 from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
 from ops.settings import Settings
+from trainer.lock import LOCK_NAME
 
 TEMPLATE = "host_maintenance.sh.tmpl"
 
@@ -41,7 +42,7 @@ class MaintenanceJob:
                 **self.pull.values(),
                 "DATA_DIR": self.data_dir,
                 "DB": self.db,
-                "LOCK_FILE": f"{self.data_dir}/train.lock",
+                "LOCK_FILE": f"{self.data_dir}/{LOCK_NAME}",
                 "BACKUPS_KEPT": self.backups_kept,
                 "LOCK_TIMEOUT": self.lock_timeout,
                 "BUSY_TIMEOUT": self.busy_timeout,

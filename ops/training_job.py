@@ -11,6 +11,7 @@ from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
 from ops.settings import Settings
 from trainer.errors import BadInput
+from trainer.lock import LOCK_NAME
 
 TEMPLATE = "host_train.sh.tmpl"
 _CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -58,7 +59,7 @@ def train_job(image: ImageRef, configs: Sequence[str], settings: Settings) -> Tr
     return TrainJob(
         pull=image_pull(image, settings.aws),
         configs=tuple(config_name(name) for name in configs),
-        lock_file=f"{settings.host.data_dir}/train.lock",
+        lock_file=f"{settings.host.data_dir}/{LOCK_NAME}",
         lock_timeout=settings.dispatch.lock_timeout,
         network=settings.host.network,
         tracking_uri=settings.host.tracking_uri,

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.errors import RunKilled, Terminated
+from trainer.paths import PROJECT
 from trainer.sqlite_lookup import find_complete_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-PROJECT = Path(__file__).resolve().parent.parent
 EMBEDDED_STORE = PROJECT / ".mlflow"
 COMPLETE_TAG = "run_complete"
+# MLflow's error codes for a run, model, version or alias that is not there: stores and servers differ.
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
 
 
 def tracking_uri() -> str:

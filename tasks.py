@@ -6,7 +6,6 @@ Imports of the project's modules stay inside the tasks, so `invoke --list` start
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -27,6 +26,15 @@ def _refuse_bad_overrides() -> None:
 
 
 _refuse_bad_overrides()
+
+
+def _refuse_bad_flags() -> None:
+    from ops.task_flags import refuse_bad_flags
+
+    refuse_bad_flags()
+
+
+_refuse_bad_flags()
 
 
 def _settings(c):
@@ -72,13 +80,19 @@ def train(c, config=None, explain=False):
     _guarded(action)
 
 
-@task(help={"host": "Address to serve on.", "port": "Port to serve on."})
-def ui(c, host="127.0.0.1", port=5000):
-    """Serve the MLflow UI on the store that `invoke train` writes to."""
-    from trainer.tracking import server_command
+@task(
+    help={
+        "host": "Address to serve on.",
+        "port": "Port to serve on.",
+        "verbose": "Show MLflow's own start-up lines instead of writing them to .mlflow/ui.log.",
+    }
+)
+def ui(c, host="127.0.0.1", port=5000, verbose=False):
+    """Serve the MLflow UI on the store that `invoke train` writes to; SIGTERM or Ctrl-C stops it."""
+    from trainer.tracking import EMBEDDED_STORE
+    from trainer.ui import serve
 
-    os.chdir(ROOT)
-    _guarded(lambda: c.run(shlex.join(server_command(host, int(port))), pty=sys.stdout.isatty(), warn=True).exited)
+    _guarded(lambda: serve(host, port, verbose=verbose, log=EMBEDDED_STORE / "ui.log"))
 
 
 @task(

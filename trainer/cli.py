@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.errors import (
-    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
     BadInput,
@@ -29,9 +28,10 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
     """Exit code: 0 when every config trained or skipped, 2 for bad input, 1 for anything else."""
     signal.signal(signal.SIGTERM, _terminate)
     quiet_mlflow()
-    paths = [Path(name) for name in configs] or sorted(configs_dir.glob("*.yaml"))
-    if not paths:
-        return fail(EXIT_BAD_INPUT, f"--config: none given and no *.yaml in {configs_dir}")
+    try:
+        paths = config_paths(configs, configs_dir)
+    except BadInput as err:
+        return fail(err.exit_code, err)
 
     from trainer.pipeline import prepare
 
@@ -72,6 +72,24 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
         except Exception as err:
             code = max(code, fail(EXIT_FAILED, _failed(item.path, err)))
     return code
+
+
+def config_paths(configs: list[str], configs_dir: Path) -> list[Path]:
+    """The config files asked for, or every *.yaml under `configs_dir`; a name that is no file gets a hint."""
+    if not configs:
+        found = sorted(configs_dir.rglob("*.yaml"))
+        if not found:
+            raise BadInput(f"--config: none given and no *.yaml in {configs_dir}")
+        return found
+    paths = [Path(name) for name in configs]
+    for path in paths:
+        if path.is_dir():
+            raise BadInput(f"--config {path}: is a folder; name a config file in it")
+        if not path.is_file():
+            like = sorted(str(match) for match in configs_dir.rglob(f"{path.stem}.yaml"))
+            hint = f"; did you mean {' or '.join(like)}?" if like else ""
+            raise BadInput(f"--config {path}: no such file{hint}")
+    return paths
 
 
 def _named(path: Path, err: ProjectError) -> str:

@@ -19,7 +19,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ops.errors import OpsError
 from trainer.errors import BadInput
@@ -45,12 +44,14 @@ class Restored:
         )
 
 
-def replica_url(value: str, where: str = "store.replica_url") -> str:
-    """An s3://bucket/key URL of a Litestream replica."""
-    parts = urlsplit(str(value))
-    if parts.scheme != "s3" or not parts.netloc or not parts.path.strip("/"):
-        raise BadInput(f"{where}: {value!r} is not of the form s3://bucket/litestream/mlruns.db")
-    return str(value)
+def replica_url(value: str) -> str:
+    """store.replica_url, which invoke.yaml leaves empty until Terraform has made the bucket."""
+    if not value:
+        raise BadInput(
+            "store.replica_url: empty; set it in invoke.yaml or INVOKE_STORE_REPLICA_URL "
+            "(Terraform's output store_replica_url)"
+        )
+    return value
 
 
 def timestamp(value: str) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from ops.settings import load_settings
 from ops.store import LITESTREAM_PIN
+from trainer.errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +22,7 @@ def test_litestream_replicates_the_servers_database_to_the_prefix_terraform_name
     assert command[:3] == ["litestream", "replicate", database]
     prefix = terraform.locals["store_replica_prefix"]
     assert command[3] == f"s3://${{MLFLOW_ARTIFACTS_BUCKET:?set MLFLOW_ARTIFACTS_BUCKET in .env}}/{prefix}/mlruns.db"
-    assert terraform.outputs["store_replica_url"]["value"].endswith(f"/${{local.store_replica_prefix}}/mlruns.db")
+    assert terraform.outputs["store_replica_url"]["value"].endswith("/${local.store_replica_prefix}/mlruns.db")
     # Same files, same owner, same image (which carries the binary), and started once the database exists.
     assert replicator["volumes"] == server["volumes"]
     assert replicator["user"] == server["user"] and replicator["restart"] == "always"
@@ -44,6 +47,11 @@ def test_the_instance_role_may_touch_the_replica_prefix_only_for_litestream(terr
     assert files["resources"] == ["${aws_s3_bucket.artifacts.arn}/${local.store_replica_prefix}/*"]
 
 
-def test_invoke_yaml_names_the_replica_setting(invoke_config: dict[str, Any]) -> None:
-    assert invoke_config["store"] == {"replica_url": ""}
-    assert yaml.safe_load((ROOT / "invoke.yaml").read_text())["store"]["replica_url"] == ""
+def test_the_replica_setting_is_empty_until_terraform_names_it_and_then_an_s3_url() -> None:
+    document = yaml.safe_load((ROOT / "invoke.yaml").read_text())
+    assert load_settings(document, {}).store.replica_url == ""
+    document["store"]["replica_url"] = "https://example.com/mlruns.db"
+    with pytest.raises(
+        BadInput, match=r"^invoke.yaml: store.replica_url: 'https://example.com/mlruns.db' is not an s3"
+    ):
+        load_settings(document, {})

@@ -28,10 +28,12 @@ import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
 
-from ops import cli
-from ops.remote import Polling
+from ops.commands import FAILURES, dispatch
+from ops.settings import load_settings
+from ops.transport import Polling
 from tests.topology import services
 from tests.topology.services import BIN, ROOT, Compose, Service
+from trainer.errors import guard
 
 SHA = "89abcdef0123456789abcdef0123456789abcdef"
 BUCKET = "ai-drug-artifacts-topology"
@@ -109,15 +111,15 @@ class Host:
 
     def dispatch(self, configs: tuple[str, ...] = CONFIGS, **host_settings: str) -> Dispatched:
         """`invoke dispatch` to moto's SSM, then the command text SSM holds, run by bash on this 'host'."""
-        settings = json.loads(json.dumps(self.settings))
-        settings["host"].update(host_settings)
+        document = json.loads(json.dumps(self.settings))
+        document["host"].update(host_settings)
+        settings = load_settings(document, {})
+        polling = Polling(interval=1, sleep=lambda _: None)
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(shown):
-            code = cli.dispatch(
-                settings, root=ROOT, sha=SHA, configs=configs, polling=Polling(interval=1, sleep=lambda _: None)
-            )
-        ssm = boto3.client("ssm", region_name=settings["aws"]["region"])
-        newest = ssm.list_commands(InstanceId=settings["aws"]["instance_id"])["Commands"][0]
+            code = guard(lambda: dispatch(settings, root=ROOT, sha=SHA, configs=configs, polling=polling), FAILURES)
+        ssm = boto3.client("ssm", region_name=settings.aws.region)
+        newest = ssm.list_commands(InstanceId=settings.aws.instance_id)["Commands"][0]
         (script,) = newest["Parameters"]["commands"]
         env = {"PATH": f"{self.standins}:{BIN}:/usr/bin:/bin", "HOME": str(self.data_dir.parent), **self.aws_env}
         with TokenWatch(self.token) as watch:

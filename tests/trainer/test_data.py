@@ -183,3 +183,12 @@ def test_parts_keep_their_file_lines() -> None:
     assert part.smiles == ["c1ccccc1"]
     assert part.lines.tolist() == [5]
     np.testing.assert_allclose(part.y, [-1.6])
+
+
+def test_a_predict_input_with_a_column_named_twice_is_refused_too() -> None:
+    """The snapshot and `invoke predict`'s input share one CSV read."""
+    from trainer.table import read_table
+
+    with pytest.raises(BadInput) as refused:
+        read_table(b"smiles,name,smiles\nCCO,ethanol,CCC\n", "--input m.csv", ["smiles"])
+    assert str(refused.value) == "--input m.csv: column 'smiles' appears twice in the header (columns 1 and 3)"

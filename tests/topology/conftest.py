@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -35,7 +36,10 @@ from tests.topology import services
 from tests.topology.services import BIN, ROOT, Compose, Service
 from trainer.errors import guard
 
-SHA = "89abcdef0123456789abcdef0123456789abcdef"
+# dispatch takes only a commit of the checkout: the one under test.
+SHA = subprocess.run(
+    ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+).stdout.strip()
 BUCKET = "ai-drug-artifacts-topology"
 TINY = {
     "rf": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 8},
@@ -118,9 +122,12 @@ class Host:
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(shown):
             code = guard(lambda: dispatch(settings, root=ROOT, sha=SHA, configs=configs, polling=polling), FAILURES)
+        if code != 0:
+            pytest.fail(f"invoke dispatch exited {code}: {shown.getvalue()}")
         ssm = boto3.client("ssm", region_name=settings.aws.region)
-        newest = ssm.list_commands(InstanceId=settings.aws.instance_id)["Commands"][0]
-        (script,) = newest["Parameters"]["commands"]
+        command_id = re.search(r"SSM command (\S+) sent", shown.getvalue())[1]
+        (sent,) = ssm.list_commands(CommandId=command_id)["Commands"]
+        (script,) = sent["Parameters"]["commands"]
         env = {"PATH": f"{self.standins}:{BIN}:/usr/bin:/bin", "HOME": str(self.data_dir.parent), **self.aws_env}
         with TokenWatch(self.token) as watch:
             done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600)

@@ -43,13 +43,15 @@ def read_snapshot(location: str) -> bytes:
         descriptor = os.open(location, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as err:
         raise BadInput(f"data.path: cannot read {location} ({err.strerror})") from err
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(descriptor).st_mode
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        # Before fdopen, which refuses a directory with a traceback of its own.
+        os.close(descriptor)
         if stat.S_ISDIR(mode):
             raise BadInput(f"data.path: cannot read {location} (Is a directory)")
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-            raise BadInput(f"data.path: {location} is {kind}; give a regular file or an s3:// URI")
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise BadInput(f"data.path: {location} is {kind}; give a regular file or an s3:// URI")
+    with os.fdopen(descriptor, "rb") as handle:
         try:
             raw = handle.read(limit + 1)
         except OSError as err:

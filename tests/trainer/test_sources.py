@@ -115,3 +115,9 @@ def test_a_snapshot_past_the_size_limit_is_refused_local_or_s3(moto_endpoint, tm
     monkeypatch.setenv("TRAINER_MAX_DATA_BYTES", "lots")
     with pytest.raises(BadInput, match=r"^TRAINER_MAX_DATA_BYTES: 'lots' is not a whole number of bytes >= 1$"):
         read_snapshot(str(path))
+
+
+def test_a_folder_as_data_is_named_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as refused:
+        read_snapshot(str(tmp_path))
+    assert str(refused.value) == f"data.path: cannot read {tmp_path} (Is a directory)"

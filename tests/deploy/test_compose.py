@@ -146,7 +146,9 @@ def test_every_variable_the_compose_file_needs_is_written_by_terraform(terraform
 
 
 def test_the_server_image_pins_mlflow_and_boto3_as_requirements_txt_does(server_image) -> None:
-    pinned = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    # A pin may carry an environment marker (torch's: `==2.13.0+cpu; sys_platform == "linux" ...`).
+    pinned = dict(line.split(";")[0].strip().split("==", 1) for line in lines if "==" in line)
     installs = " ".join(server_image[-1].all("RUN"))
     assert f"mlflow=={pinned['mlflow']}" in installs
     assert f"boto3=={pinned['boto3']}" in installs

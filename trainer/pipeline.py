@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainer.claim import one_training
 from trainer.config import TrainConfig, load_config
-from trainer.lock import exclusive, lock_path
 from trainer.runkey import KeyParts, differences, key_parts
 from trainer.snapshot import content_hash, read_snapshot
 from trainer.tracking import PROJECT, Store
@@ -49,8 +49,8 @@ def prepare(path: Path) -> Prepared:
 
 
 def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Callable[[str], None]) -> Outcome:
-    """Train unless a complete run already holds the key; the second look-up under the lock makes
-    two same-key processes started together train once."""
+    """Train unless a complete run already holds the key; the second look-up under the lock (or the key's
+    claim, trainer/claim.py) makes two same-key processes started together train once."""
     key = prepared.parts.run_key
     if found := store.find_complete(key):
         return _skipped(prepared, found)
@@ -58,8 +58,7 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
 
     # Refused data must leave no trace, so it is validated before the lock creates the store's folder.
     dataset = load_dataset(prepared.raw, prepared.config.data)
-    waiting = f"{prepared.path}: waiting for another training on this store (up to {lock_timeout:g} s)"
-    with exclusive(lock_path(store.uri), lock_timeout, on_wait=lambda: say(waiting)):
+    with one_training(store.uri, key, lock_timeout, tell=lambda message: say(f"{prepared.path}: {message}")):
         if found := store.find_complete(key):
             return _skipped(prepared, found)
         return _train(prepared, dataset, store)

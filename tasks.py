@@ -210,5 +210,26 @@ def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False)
     _exit_with(cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run))
 
 
+@task(
+    name="migrate",
+    help={
+        "to": "The empty PostgreSQL database to copy into: postgresql+psycopg://user@host:port/database.",
+        "source": "The SQLite store to copy (default: the embedded one, or MLFLOW_TRACKING_URI if sqlite:///).",
+    },
+)
+def store_migrate(c, to="", source=""):
+    """Copy a SQLite MLflow store (runs, metric histories, registry) into an empty PostgreSQL database."""
+    from ops.store_migration import migrate
+    from trainer.errors import guard
+    from trainer.tracking import tracking_uri
+
+    def action() -> int:
+        print("\n".join(migrate(source or tracking_uri(), to).lines()))
+        return 0
+
+    _exit_with(guard(action))
+
+
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)
 ns.add_collection(Collection("maintenance", maintenance_run, maintenance_vacuum, maintenance_snapshot))
+ns.add_collection(Collection("store", store_migrate))

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, model_validator
 
-from trainer.config import Strict
 from trainer.errors import BadInput, ProjectError
 from trainer.lock import exclusive, lock_path
+from trainer.strict import Strict
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -10,10 +10,11 @@ import io
 import sys
 from typing import Protocol, TextIO
 
+from ops.ebs_snapshots import SnapshotReport
 from ops.errors import OpsError
-from ops.host_maintenance import MaintenanceJob
-from ops.remote import Target, run_remote, show
-from ops.snapshots import SnapshotReport
+from ops.maintenance_job import MaintenanceJob
+from ops.remote import run_remote, show
+from ops.transport import Target
 from ops.vacuum import REPORT_MARKER, VacuumReport
 
 

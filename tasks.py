@@ -128,13 +128,16 @@ def push(c, sha="", dry_run=False):
         "config": "A config name to train, e.g. xgb (repeatable); default: every config in the image.",
         "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
         "dry_run": "Print the host script and the request; send nothing.",
+        "target": "host (default: the EC2 host, one training at a time) or batch (one AWS Batch job per config).",
+        "wait": "With --target batch: wait for the jobs and report each outcome; --no-wait prints the job ids.",
     },
 )
-def dispatch(c, sha="", config=None, host="", dry_run=False):
-    """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
+def dispatch(c, sha="", config=None, host="", dry_run=False, target="host", wait=True):
+    """Train a commit's image on the host (SSM Run Command or SSH) or on AWS Batch; non-zero if it failed."""
     from ops import commands
 
-    _ops(c, commands.dispatch, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
+    flags = {"root": ROOT, "sha": sha, "configs": config or [], "host": host, "dry_run": dry_run}
+    _ops(c, commands.dispatch, **flags, target=target, wait=wait)
 
 
 @task(

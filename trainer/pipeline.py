@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from trainer.data import Dataset
 
 STEP_FLUSH_SIZE = 500
+BATCH_JOB_VARIABLE, BATCH_JOB_TAG = "AWS_BATCH_JOB_ID", "batch_job_id"  # AWS Batch sets the variable
 STEP_FLUSH_SECONDS = 5.0
 
 
@@ -122,6 +124,8 @@ def _train(prepared: Prepared, dataset: Dataset, store: Store) -> Outcome:
         "config_file": str(prepared.path),
         "mlflow.runName": f"{config.family}-{prepared.parts.run_key[:8]}",
     }
+    if job := os.environ.get(BATCH_JOB_VARIABLE):
+        tags[BATCH_JOB_TAG] = job  # so `invoke dispatch --target batch` tells its job's training from a skip
     started = time.monotonic()
     with training_run(store, tags) as run:
         mlflow.log_params(flat_params(config))

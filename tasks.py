@@ -137,7 +137,7 @@ def dispatch(c, sha="", config=None, host="", dry_run=False, target="host", wait
     from ops import commands
 
     flags = {"root": ROOT, "sha": sha, "configs": config or [], "host": host, "dry_run": dry_run}
-    _ops(c, commands.dispatch, **flags, target=target, wait=wait)
+    _ops(c, commands.dispatch, **flags, engine=target, wait=wait)
 
 
 @task(

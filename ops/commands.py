@@ -67,16 +67,16 @@ def dispatch(
     host: str = "",
     dry_run: bool = False,
     polling: Polling | None = None,
-    target: str = "host",
+    engine: str = "host",
     wait: bool = True,
 ) -> int:
-    """Train the image of `sha` on the host, or with `target` batch as one AWS Batch job per config."""
-    if target == "batch":
+    """Train the image of `sha` on the host, or with `engine` batch as one AWS Batch job per config."""
+    if engine == "batch":
         if host or dry_run:
             raise BadInput(f"--{'host' if host else 'dry-run'}: not for --target batch")
         return dispatch_batch(settings, root=root, sha=sha, configs=configs, wait=wait)
-    if target != "host":
-        raise BadInput(f"--target: {target!r} is not host or batch")
+    if engine != "host":
+        raise BadInput(f"--target: {engine!r} is not host or batch")
     if not wait:
         raise BadInput("--no-wait: only for --target batch")
     job = train_job(image_ref(settings.image, full_sha(root, sha)), configs, settings)

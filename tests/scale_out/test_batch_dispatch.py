@@ -218,10 +218,10 @@ def test_a_job_stuck_runnable_past_its_timeout_is_cancelled_and_fails() -> None:
 @pytest.mark.parametrize(
     ("flags", "complaint"),
     [
-        ({"target": "cluster"}, "--target: 'cluster' is not host or batch"),
-        ({"target": "batch", "host": "u@h"}, "--host: not for --target batch"),
+        ({"engine": "cluster"}, "--target: 'cluster' is not host or batch"),
+        ({"engine": "batch", "host": "u@h"}, "--host: not for --target batch"),
         ({"wait": False}, "--no-wait: only for --target batch"),
-        ({"target": "batch"}, "batch.tracking_uri: empty"),
+        ({"engine": "batch"}, "batch.tracking_uri: empty"),
     ],
 )
 def test_bad_flags_and_settings_are_refused(flags: dict, complaint: str, checkout) -> None:

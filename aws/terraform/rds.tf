@@ -153,7 +153,7 @@ data "aws_iam_policy_document" "rds_key" {
 }
 
 # The server reads the RDS-managed secret at start through Parameter Store's Secrets Manager reference
-# (compose/postgres_entrypoint.py); nothing else may read it.
+# (compose/postgres/entrypoint.py); nothing else may read it.
 data "aws_iam_policy_document" "host_rds_secret" {
   count = local.rds_count
 

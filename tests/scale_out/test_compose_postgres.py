@@ -17,6 +17,7 @@ import yaml
 from tests.scale_out.conftest import ROOT
 
 COMPOSE = ROOT / "compose"
+ENTRYPOINT = COMPOSE / "postgres" / "entrypoint.py"
 SECRET = "s3cr:et/p@ss wörd"
 BASE = {"MLFLOW_DB_HOST": "db.internal", "MLFLOW_DB_NAME": "mlflow", "MLFLOW_DB_USER": "mlflow"}
 
@@ -34,7 +35,7 @@ def _start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedPro
     )
     stand_in.chmod(0o755)
     done = subprocess.run(
-        [sys.executable, str(COMPOSE / "postgres_entrypoint.py"), "--host=0.0.0.0", "--port=5000"],
+        [sys.executable, str(ENTRYPOINT), "--host=0.0.0.0", "--port=5000"],
         env={**os.environ, **env, "PATH": f"{folder}:{os.environ['PATH']}"}, capture_output=True, text=True,
     )  # fmt: skip
     return done, json.loads(record.read_text()) if record.exists() else {}
@@ -69,9 +70,7 @@ def test_an_ssm_parameter_holding_the_rds_secret_is_decrypted_at_start(tmp_path:
 )  # fmt: skip
 def test_missing_settings_stop_the_start_in_one_line(tmp_path: Path, env: dict, complaint: str) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_DB_")}
-    done = subprocess.run(
-        [sys.executable, str(COMPOSE / "postgres_entrypoint.py")], env={**clean, **env}, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, str(ENTRYPOINT)], env={**clean, **env}, capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr.strip() == complaint
 
@@ -83,4 +82,4 @@ def test_the_compose_file_keeps_the_names_and_holds_no_database_uri() -> None:
     service = document["services"]["mlflow"]
     assert not any("backend-store-uri" in arg or "postgresql" in arg for arg in service["command"])
     assert "PASSWORD" not in "".join(k for k in service["environment"] if k != "MLFLOW_DB_PASSWORD_PARAMETER")
-    assert "psycopg[binary]==3.3.9" in (COMPOSE / "Dockerfile.postgres").read_text()
+    assert "psycopg[binary]==3.3.9" in (COMPOSE / "postgres" / "Dockerfile").read_text()

@@ -15,17 +15,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.batch_dispatch import dispatch_batch
 from ops.ebs_snapshots import SnapshotReport, take_snapshot
-from ops.images import build_command, build_sha, execute, full_sha, head_sha, image_ref, push_command
+from ops.images import (
+    build_command,
+    build_sha,
+    dirty_files,
+    execute,
+    full_sha,
+    head_sha,
+    image_ref,
+    push_command,
+)
 from ops.maintenance_job import maintenance_job
 from ops.maintenance_run import SnapshotStep, run_maintenance, show_maintenance
 from ops.remote import run_or_show
-from ops.settings import Settings
+from ops.settings import INSTANCE_ID_PLACEHOLDER, Settings, missing_instance_id
 from ops.ssh import ssh_target
 from ops.ssm import SsmTarget
 from ops.training_job import train_job
 from ops.transport import Polling, Target
 from ops.vacuum import vacuum as vacuum_store
-from trainer.errors import BadInput
+from trainer.errors import BadInput, say
 
 # AWS's own errors that no step turned into an OpsError: exit 1 with their one line, like any failed step.
 FAILURES = (BotoCoreError, ClientError)
@@ -34,6 +43,14 @@ FAILURES = (BotoCoreError, ClientError)
 def build(settings: Settings, *, root: Path, sha: str = "", dry_run: bool = False) -> int:
     """docker build of the working tree at `root`, tagged with its commit."""
     ref = image_ref(settings.image, build_sha(root, sha))
+    if changed := dirty_files(root):
+        problem = (
+            f"the working tree has changes that commit {ref.sha[:12]} lacks ({', '.join(changed[:3])}"
+            f"{', ...' if len(changed) > 3 else ''}); an image tagged with it would not be that commit"
+        )
+        if not dry_run:
+            raise BadInput(f"{problem}: commit or stash them first")
+        say(f"warning: {problem}")
     execute(build_command(ref, source=settings.image.source, root=root), dry_run=dry_run)
     return 0
 
@@ -45,13 +62,18 @@ def push(settings: Settings, *, root: Path, sha: str = "", dry_run: bool = False
     return 0
 
 
-def target(host: str, settings: Settings, polling: Polling | None = None) -> Target:
-    """SSH when --host is given, else the SSM-managed instance of invoke.yaml."""
+def target(host: str, settings: Settings, polling: Polling | None = None, *, dry_run: bool = False) -> Target:
+    """SSH when --host is given, else the SSM-managed instance of invoke.yaml. A dry run without an instance id
+    shows a placeholder and says which setting the real run needs."""
     if host:
         return ssh_target(host)
     aws = settings.aws
+    instance_id = aws.instance_id
+    if dry_run and not instance_id:
+        say(f"note: {INSTANCE_ID_PLACEHOLDER} is a placeholder; {missing_instance_id()}")
+        instance_id = INSTANCE_ID_PLACEHOLDER
     return SsmTarget(
-        instance_id=aws.required_instance_id(),
+        instance_id=instance_id or aws.required_instance_id(),
         region=aws.region,
         log_group=aws.log_group,
         polling=polling or Polling(interval=settings.dispatch.poll_interval),
@@ -82,7 +104,7 @@ def dispatch(
     job = train_job(image_ref(settings.image, full_sha(root, sha)), configs, settings)
     return run_or_show(
         job.script(),
-        target(host, settings, polling),
+        target(host, settings, polling, dry_run=dry_run),
         comment=job.comment(),
         execution_timeout=settings.dispatch.execution_timeout,
         dry_run=dry_run,
@@ -145,7 +167,7 @@ def maintenance(
 ) -> int:
     """Vacuum the MLflow store on the host in the image of `sha`, then snapshot its volume."""
     job = maintenance_job(image_ref(settings.image, full_sha(root, sha)), settings)
-    remote = target(host, settings, polling)
+    remote = target(host, settings, polling, dry_run=dry_run)
     take = snapshot_step(settings, reason="invoke maintenance")
     run = show_maintenance if dry_run else run_maintenance
     return run(job, remote, execution_timeout=settings.maintenance.execution_timeout, snapshot=take)

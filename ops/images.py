@@ -55,11 +55,21 @@ def head_sha(root: Path) -> str:
 
 
 def full_sha(root: Path, sha: str) -> str:
-    """`sha` validated, and spelt out in full when `root`'s git knows the commit, so that a short SHA
-    names the same tag as the full one that `build` and CI use."""
+    """`sha` validated and spelt out in full, so that a short SHA names the same tag as the full one that `build`
+    and CI use; BadInput when `root` is a git checkout that has no such commit (no image was built for it)."""
     sha = commit_sha(sha)
     found = git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
-    return found.stdout.strip() if found.returncode == 0 else sha
+    if found.returncode == 0:
+        return found.stdout.strip()
+    if git(root, "rev-parse", "--git-dir").returncode == 0:
+        raise BadInput(f"--sha: {sha} is not a commit of {root} (fetch it, or pass a commit that CI built)")
+    return sha
+
+
+def dirty_files(root: Path) -> list[str]:
+    """Paths that differ from HEAD or are untracked (and not ignored): what a build context has and HEAD lacks."""
+    found = git(root, "status", "--porcelain")
+    return [line[3:] for line in found.stdout.splitlines()] if found.returncode == 0 else []
 
 
 def build_sha(root: Path, sha: str) -> str:

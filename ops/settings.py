@@ -130,10 +130,15 @@ class AwsSettings(Strict):
 
     def required_instance_id(self) -> str:
         if not self.instance_id:
-            raise BadInput(
-                "aws.instance_id: empty; set it in invoke.yaml or INVOKE_AWS_INSTANCE_ID (Terraform's instance_id)"
-            )
+            raise BadInput(f"aws.instance_id: empty; {missing_instance_id()}")
         return self.instance_id
+
+
+INSTANCE_ID_PLACEHOLDER = "<aws.instance_id>"
+
+
+def missing_instance_id() -> str:
+    return "a real run needs aws.instance_id: set it in invoke.yaml or INVOKE_AWS_INSTANCE_ID (Terraform's instance_id)"
 
 
 class DispatchSettings(Strict):

@@ -25,11 +25,11 @@ from botocore.awsrequest import AWSResponse
 
 from ops.commands import FAILURES
 from ops.settings import Settings, load_settings
-from tests.conftest import ROOT, free_port
+from tests.conftest import HEAD_SHA, ROOT, free_port
 from trainer.errors import guard
 
 TOKEN = "ghp_TestTokenValue0123456789abcdefXYZ"
-SHA = "0123456789abcdef0123456789abcdef01234567"
+SHA = HEAD_SHA
 
 # Each stand-in appends one JSON line per call to calls.jsonl in its folder. Behaviour is steered by files in
 # that folder (so it works the same under sshd, whose environment the test does not control): <name>_exit holds

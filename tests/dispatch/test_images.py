@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ops import commands
-from tests.ops_fixtures import invoke_yaml, run_command
+from tests.ops_fixtures import SHA, invoke_yaml, run_command
 
 SETTINGS = invoke_yaml()
 
@@ -135,7 +135,7 @@ def test_the_invoke_task_reads_invoke_yaml_and_env_overrides(project_root):
     env = {**os.environ, "INVOKE_IMAGE_OWNER": "someone-else"}
 
     shown = subprocess.run(
-        [sys.executable, "-m", "invoke", "push", "--sha", "abcdef1", "--dry-run"],
+        [sys.executable, "-m", "invoke", "push", "--sha", SHA[:7], "--dry-run"],
         cwd=project_root,
         env=env,
         capture_output=True,
@@ -143,4 +143,23 @@ def test_the_invoke_task_reads_invoke_yaml_and_env_overrides(project_root):
     )
 
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.strip() == "docker push ghcr.io/someone-else/ai-drug-trainer:abcdef1"
+    assert shown.stdout.strip() == f"docker push ghcr.io/someone-else/ai-drug-trainer:{SHA}"
+
+
+def test_build_refuses_a_dirty_tree_and_a_dry_run_says_so(repo, on_path, capsys):
+    root, head = repo
+    (root / "Dockerfile").write_text("FROM scratch\nLABEL changed=yes\n")
+    (root / "new.py").write_text("")
+
+    assert build(root=root) == 2
+    assert on_path.docker("build") == []
+    problem = (
+        f"the working tree has changes that commit {head[:12]} lacks (Dockerfile, new.py); "
+        "an image tagged with it would not be that commit"
+    )
+    assert capsys.readouterr().err.splitlines() == [f"error: {problem}: commit or stash them first"]
+
+    assert build(root=root, dry_run=True) == 0
+    shown = capsys.readouterr()
+    assert shown.err.splitlines() == [f"warning: {problem}"]
+    assert shown.out.startswith(f"docker build --tag ghcr.io/ai-drug/ai-drug-trainer:{head} ")

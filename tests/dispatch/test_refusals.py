@@ -13,10 +13,8 @@ import yaml
 
 from ops import commands
 from ops.settings import check_overrides
-from tests.ops_fixtures import run_command
+from tests.ops_fixtures import SHA, run_command
 from trainer.errors import BadInput
-
-SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture
@@ -93,7 +91,7 @@ def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, p
     script, request = out[: out.rindex("\n{\n") + 1], json.loads(out[out.rindex("\n{\n") :])
     assert script.startswith("#!/bin/bash\n")
     assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)\n" in script
-    assert f"readonly IMAGE=ghcr.io/ai-drug/ai-drug-trainer:{SHA[:12]}\n" in script
+    assert f"readonly IMAGE=ghcr.io/ai-drug/ai-drug-trainer:{SHA}\n" in script
     assert request == {
         "InstanceIds": ["i-0123456789abcdef0"],
         "DocumentName": "AWS-RunShellScript",
@@ -105,7 +103,7 @@ def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, p
 
 def test_the_invoke_task_exits_2_with_one_line(project_root):
     refused = subprocess.run(
-        [sys.executable, "-m", "invoke", "dispatch", "--sha", "abcdef1", "--config", "../x", "--dry-run"],
+        [sys.executable, "-m", "invoke", "dispatch", "--sha", SHA[:7], "--config", "../x", "--dry-run"],
         cwd=project_root,
         env={**os.environ, "INVOKE_AWS_INSTANCE_ID": "i-0123456789abcdef0"},
         capture_output=True,
@@ -119,7 +117,7 @@ def test_the_invoke_task_exits_2_with_one_line(project_root):
 
 def test_an_unreadable_whole_number_override_exits_2_naming_the_variable(project_root):
     refused = subprocess.run(
-        [sys.executable, "-m", "invoke", "dispatch", "--sha", "abcdef1", "--dry-run"],
+        [sys.executable, "-m", "invoke", "dispatch", "--sha", SHA[:7], "--dry-run"],
         cwd=project_root,
         env={**os.environ, "INVOKE_AWS_INSTANCE_ID": "i-0123456789abcdef0", "INVOKE_DISPATCH_POLL_INTERVAL": "10s"},
         capture_output=True,
@@ -172,7 +170,7 @@ def test_a_bad_value_in_invoke_yaml_is_one_line_naming_the_file_and_key(project_
     config.write_text(config.read_text().replace("poll_interval: 10 ", "poll_interval: 0  "))
     env = {"PYTHONPATH": str(project_root), "INVOKE_AWS_INSTANCE_ID": "i-0123456789abcdef0"}
 
-    for task in (["dispatch", "--sha", "abcdef1", "--dry-run"], ["push", "--sha", "abcdef1", "--dry-run"]):
+    for task in (["dispatch", "--sha", SHA[:7], "--dry-run"], ["push", "--sha", SHA[:7], "--dry-run"]):
         refused = invoke_task(tmp_path, *task, **env)
 
         assert (refused.returncode, refused.stdout) == (2, "")
@@ -186,7 +184,7 @@ def test_a_bad_value_in_invoke_yaml_is_one_line_naming_the_file_and_key(project_
     [
         (["train"], "INVOKE_TRAIN_LOCK_TIMEOUT", "-1", "train.lock_timeout: -1 is not a whole number of seconds >= 0"),
         (
-            ["dispatch", "--sha", "abcdef1", "--dry-run"],
+            ["dispatch", "--sha", SHA[:7], "--dry-run"],
             "INVOKE_DISPATCH_LOCK_TIMEOUT",
             "14400",
             "dispatch.lock_timeout: 14400 s must be below dispatch.execution_timeout (14400 s), "

@@ -13,9 +13,8 @@ from ops import commands, ssm
 from ops.images import ImageRef
 from ops.training_job import train_job
 from ops.transport import Polling, RemoteError
-from tests.ops_fixtures import Sleeps, invoke_yaml, run_command, typed
+from tests.ops_fixtures import SHA, Sleeps, invoke_yaml, run_command, typed
 
-SHA = "0123456789abcdef0123456789abcdef01234567"
 INSTANCE = "i-0123456789abcdef0"
 COMMAND = "11111111-2222-3333-4444-555555555555"
 ANY_SEND = {"DocumentName": "AWS-RunShellScript", "Comment": ANY, "Parameters": ANY}
@@ -45,7 +44,7 @@ def test_dispatch_through_moto_sends_the_rendered_script(
     (sent,) = boto3.client("ssm", region_name="eu-west-1").list_commands(InstanceId=instance)["Commands"]
     assert shown.out.strip().endswith(f"SSM command {sent['CommandId']}: Success")
     assert sent["DocumentName"] == "AWS-RunShellScript"
-    assert sent["Comment"] == "train ai-drug-trainer@0123456789ab (xgb)"
+    assert sent["Comment"] == f"train ai-drug-trainer@{SHA[:12]} (xgb)"
     expected = train_job(ImageRef("ghcr.io", "ai-drug", "ai-drug-trainer", SHA), ["xgb"], typed(invoke_yaml())).script()
     assert sent["Parameters"] == {"commands": [expected], "executionTimeout": ["14400"]}
     assert "--config configs/xgb.yaml" in expected and "readonly LOCK_FILE=/opt/mlflow/train.lock" in expected

@@ -110,7 +110,7 @@ def test_vacuum_on_the_host_then_a_snapshot_of_the_compacted_store(
     )
     assert sent["Parameters"] == {"commands": [expected.script()], "executionTimeout": ["3600"]}
     assert sent["Comment"] == expected.comment()[:100]
-    assert sent["Comment"].startswith("maintenance ai-drug-trainer@0123456789ab (")
+    assert sent["Comment"].startswith(f"maintenance ai-drug-trainer@{SHA[:12]} (")
     (ran,) = ssm_agent
     assert ran.returncode == 0, ran.stderr
     steps = [" ".join(command[:3]) for command in standins.commands()]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ops.images import ImageRef, build_sha, image_ref
+from ops.images import ImageRef, build_sha, dirty_files, image_ref
 from ops.settings import BatchSettings, Settings
 from ops.training_job import config_name
 from ops.transport import Polling
@@ -214,6 +214,11 @@ def dispatch_batch(
 
     batch = settings.batch
     image = image_ref(settings.image, build_sha(root, sha))
+    if changed := dirty_files(root):
+        raise BadInput(
+            f"the working tree has changes that commit {image.sha[:12]} lacks ({', '.join(changed[:3])}): the keys "
+            "computed here would not be the image's; commit or stash them first"
+        )
     lookup = store_lookup(batch.required_tracking_uri())
     todo, left_out = plan(settings, root, configs, lookup)
     for line in left_out:

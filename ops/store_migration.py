@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 TARGET_SCHEMES = ("postgresql://", "postgresql+psycopg://")
 SCHEMA_TABLE = "alembic_version"
-# What MLflow writes into a new database by itself: the schema version and the Default experiment.
-SEEDED = {"experiments": 1}
+# What MLflow writes into a new database by itself: the schema version, the Default experiment and workspace.
+SEEDED = {"experiments": 1, "workspaces": 1}
 CHUNK = 5000
 REPORTED = {
     "experiments": "experiments",

@@ -110,6 +110,21 @@ def test_migrate_copies_runs_histories_and_registry_and_train_skips_after(
     assert "is not empty (" in again.stderr and len(again.stderr.splitlines()) == 1
 
 
+def test_a_database_that_mlflow_has_only_initialised_counts_as_empty(postgres: Postgres, tmp_path: Path) -> None:
+    """A first `mlflow server` start on the new database writes its schema and the Default experiment."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    source = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(source)
+    run = client.create_run(client.create_experiment("small"))
+    client.log_metric(run.info.run_id, "loss", 0.5, step=3)
+    target = postgres.database("seeded")
+    SqlAlchemyStore(target, (tmp_path / "artifacts").as_uri()).engine.dispose()
+    done = _invoke("store.migrate", "--source", source, "--to", target)
+    assert done.returncode == 0, done.stderr
+    assert [(m.value, m.step) for m in MlflowClient(target).get_metric_history(run.info.run_id, "loss")] == [(0.5, 3)]
+
+
 PG = "postgresql+psycopg://u@127.0.0.1/x"
 
 

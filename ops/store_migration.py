@@ -84,9 +84,9 @@ def migrate(source: str, target: str) -> Migration:
 def _source_file(source: str) -> Path:
     database = sqlite_path(source)
     if database is None:
-        raise BadInput(f"--from: {source!r} is not a sqlite:/// store")
+        raise BadInput(f"--source: {source!r} is not a sqlite:/// store")
     if not database.is_file():
-        raise BadInput(f"--from: {database} does not exist")
+        raise BadInput(f"--source: {database} does not exist")
     return database
 
 
@@ -132,7 +132,7 @@ def _same_schema(old: Connection, new: Connection, source: str) -> None:
     before, after = old.execute(query).scalar_one(), new.execute(query).scalar_one()
     if before != after:
         raise BadInput(
-            f"--from: {source} has schema {before}, this MLflow writes {after}; "
+            f"--source: {source} has schema {before}, this MLflow writes {after}; "
             "upgrade a copy with `mlflow db upgrade` and migrate that"
         )
 

@@ -131,8 +131,8 @@ PG = "postgresql+psycopg://u@127.0.0.1/x"
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
-        (["--source", "sqlite:////nowhere/mlflow.db", "--to", PG], "--from: /nowhere"),
-        (["--source", "http://127.0.0.1:5000", "--to", PG], "--from: 'http"),
+        (["--source", "sqlite:////nowhere/mlflow.db", "--to", PG], "--source: /nowhere"),
+        (["--source", "http://127.0.0.1:5000", "--to", PG], "--source: 'http"),
         (["--to", "mysql://u:secret@db/x"], "--to: 'mysql://u:***@db/x' is not a PostgreSQL URI"),
     ],
 )

@@ -128,13 +128,16 @@ def push(c, sha="", dry_run=False):
         "config": "A config name to train, e.g. xgb (repeatable); default: every config in the image.",
         "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
         "dry_run": "Print the host script and the request; send nothing.",
+        "target": "host (default: the EC2 host, one training at a time) or batch (one AWS Batch job per config).",
+        "wait": "With --target batch: wait for the jobs and report each outcome; --no-wait prints the job ids.",
     },
 )
-def dispatch(c, sha="", config=None, host="", dry_run=False):
-    """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
+def dispatch(c, sha="", config=None, host="", dry_run=False, target="host", wait=True):
+    """Train a commit's image on the host (SSM Run Command or SSH) or on AWS Batch; non-zero if it failed."""
     from ops import commands
 
-    _ops(c, commands.dispatch, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
+    flags = {"root": ROOT, "sha": sha, "configs": config or [], "host": host, "dry_run": dry_run}
+    _ops(c, commands.dispatch, **flags, engine=target, wait=wait)
 
 
 @task(
@@ -262,6 +265,25 @@ def store_restore(c, to="", timestamp=""):
     _ops(c, commands.restore_store, to=to, timestamp=timestamp)
 
 
+@task(
+    name="migrate",
+    help={
+        "to": "The empty PostgreSQL database to copy into: postgresql+psycopg://user@host:port/database.",
+        "source": "The SQLite store to copy (default: the embedded one, or MLFLOW_TRACKING_URI if sqlite:///).",
+    },
+)
+def store_migrate(c, to="", source=""):
+    """Copy a SQLite MLflow store (runs, metric histories, registry) into an empty PostgreSQL database."""
+    from ops.store_migration import migrate
+    from trainer.tracking import tracking_uri
+
+    def action() -> int:
+        print("\n".join(migrate(source or tracking_uri(), to).lines()))
+        return 0
+
+    _guarded(action)
+
+
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)
 ns.add_collection(Collection("maintenance", maintenance_run, maintenance_vacuum, maintenance_snapshot))
-ns.add_collection(Collection("store", store_restore))
+ns.add_collection(Collection("store", store_restore, store_migrate))

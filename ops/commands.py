@@ -13,6 +13,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops.batch_dispatch import dispatch_batch
 from ops.ebs_snapshots import SnapshotReport, take_snapshot
 from ops.images import (
     build_command,
@@ -88,8 +89,18 @@ def dispatch(
     host: str = "",
     dry_run: bool = False,
     polling: Polling | None = None,
+    engine: str = "host",
+    wait: bool = True,
 ) -> int:
-    """Train the image of `sha` on the host."""
+    """Train the image of `sha` on the host, or with `engine` batch as one AWS Batch job per config."""
+    if engine == "batch":
+        if host or dry_run:
+            raise BadInput(f"--{'host' if host else 'dry-run'}: not for --target batch")
+        return dispatch_batch(settings, root=root, sha=sha, configs=configs, wait=wait)
+    if engine != "host":
+        raise BadInput(f"--target: {engine!r} is not host or batch")
+    if not wait:
+        raise BadInput("--no-wait: only for --target batch")
     job = train_job(image_ref(settings.image, full_sha(root, sha)), configs, settings)
     return run_or_show(
         job.script(),

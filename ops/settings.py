@@ -203,6 +203,31 @@ class StoreSettings(Strict):
     )
 
 
+class BatchSettings(Strict):
+    """`invoke dispatch --target batch`: the AWS Batch queue and job definition (Terraform's outputs), the shared
+    tracking server the jobs and the key look-ups use, and how long a job may queue, run and be waited for."""
+
+    job_queue: _text(r"[A-Za-z0-9][A-Za-z0-9_:/.-]{0,1599}", "a Batch job queue name or ARN")
+    job_definition: _text(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", "a Batch job definition name")
+    tracking_uri: _text(
+        r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?",
+        "an http(s) URL of the shared MLflow server",
+        empty=True,
+    )
+    job_timeout: _whole(60, None, "seconds")
+    runnable_timeout: _whole(1, None, "seconds")
+    wait_timeout: _whole(1, None, "seconds")
+    poll_interval: _whole(1, 3600, "seconds")
+
+    def required_tracking_uri(self) -> str:
+        if not self.tracking_uri:
+            raise BadInput(
+                "batch.tracking_uri: empty; set it in invoke.yaml or INVOKE_BATCH_TRACKING_URI to the shared "
+                "MLflow server (PostgreSQL-backed) that the Batch jobs reach"
+            )
+        return self.tracking_uri
+
+
 class Settings(Strict):
     """Every section of invoke.yaml, each validated."""
 
@@ -213,6 +238,7 @@ class Settings(Strict):
     host: HostSettings
     store: StoreSettings
     maintenance: MaintenanceSettings
+    batch: BatchSettings
 
 
 def load_settings(config: Mapping[str, Mapping[str, object]], environ: Mapping[str, str]) -> Settings:

@@ -6,7 +6,6 @@ and report the failures. Large batches are spread over processes: the descriptor
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -16,6 +15,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from trainer.chem import molecule
+from trainer.cpus import allowed_cpus
 from trainer.strict import Strict
 
 # Trees (and scikit-learn's float32 conversion) need finite values below float32's limit.
@@ -42,7 +42,7 @@ class FeatureSpec(Strict):
 
 def featurize(smiles: Sequence[str], spec: FeatureSpec) -> np.ndarray:
     """A float64 matrix, one row per SMILES, NaN rows for SMILES that do not parse."""
-    workers = min(os.cpu_count() or 1, len(smiles) // CHUNK + 1)
+    workers = min(allowed_cpus(), len(smiles) // CHUNK + 1)
     if len(smiles) < PARALLEL_FROM or workers < 2:
         return _featurize_chunk(list(smiles), spec)
     chunks = [list(smiles[start : start + CHUNK]) for start in range(0, len(smiles), CHUNK)]

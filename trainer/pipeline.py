@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainer.claim import one_training
 from trainer.config import TrainConfig, load_config
 from trainer.data_file import content_hash, read_snapshot
-from trainer.lock import exclusive, lock_path
 from trainer.paths import PROJECT
 from trainer.runkey import KeyParts, differences, key_parts
 from trainer.tracking import Store
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from trainer.data import Dataset
 
 STEP_FLUSH_SIZE = 500
+BATCH_JOB_VARIABLE, BATCH_JOB_TAG = "AWS_BATCH_JOB_ID", "batch_job_id"  # AWS Batch sets the variable
 STEP_FLUSH_SECONDS = 5.0
 
 
@@ -50,8 +52,8 @@ def prepare(path: Path) -> Prepared:
 
 
 def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Callable[[str], None]) -> Outcome:
-    """Train unless a complete run already holds the key; the second look-up under the lock makes
-    two same-key processes started together train once."""
+    """Train unless a complete run already holds the key; the second look-up under the lock (or the key's
+    claim, trainer/claim.py) makes two same-key processes started together train once."""
     key = prepared.parts.run_key
     if found := store.find_complete(key):
         return _skipped(prepared, found)
@@ -63,8 +65,7 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
     dataset = load_dataset(prepared.raw, prepared.config.data)
     check_family(prepared.config.family, prepared.config.params, prepared.config.seed)
     require_free_space(store.uri)
-    waiting = f"{prepared.path}: waiting for another training on this store (up to {lock_timeout:g} s)"
-    with exclusive(lock_path(store.uri), lock_timeout, on_wait=lambda: say(waiting)):
+    with one_training(store.uri, key, lock_timeout, tell=lambda message: say(f"{prepared.path}: {message}")):
         if found := store.find_complete(key):
             return _skipped(prepared, found)
         return _train(prepared, dataset, store)
@@ -127,6 +128,8 @@ def _train(prepared: Prepared, dataset: Dataset, store: Store) -> Outcome:
         "config_file": str(prepared.path),
         "mlflow.runName": f"{config.family}-{prepared.parts.run_key[:8]}",
     }
+    if job := os.environ.get(BATCH_JOB_VARIABLE):
+        tags[BATCH_JOB_TAG] = job  # so `invoke dispatch --target batch` tells its job's training from a skip
     started = time.monotonic()
     with training_run(store, tags) as run:
         mlflow.log_params(flat_params(config))

@@ -35,8 +35,10 @@ def tracking_uri() -> str:
 
 
 def quiet_mlflow() -> None:
-    """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go."""
+    """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go, and its
+    "View run at" links (printed for a server store) off stdout."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # It logs every database error with its traceback before raising it (hundreds of lines on a full disk);

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ops.compose_check import compose_problems
+from tests.deploy.test_requirements import pins
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
@@ -146,9 +147,7 @@ def test_every_variable_the_compose_file_needs_is_written_by_terraform(terraform
 
 
 def test_the_server_image_pins_mlflow_and_boto3_as_requirements_txt_does(server_image) -> None:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    # A pin may carry an environment marker (torch's: `==2.13.0+cpu; sys_platform == "linux" ...`).
-    pinned = dict(line.split(";")[0].strip().split("==", 1) for line in lines if "==" in line)
+    pinned = {req.name: str(req.specifier).removeprefix("==") for req in pins("requirements.txt")}
     installs = " ".join(server_image[-1].all("RUN"))
     assert f"mlflow=={pinned['mlflow']}" in installs
     assert f"boto3=={pinned['boto3']}" in installs

@@ -16,9 +16,13 @@ def requirement_lines(name: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def pins(name: str) -> list[Requirement]:
+    """The requirements of a requirements file, its option lines (an index URL) left out."""
+    return [Requirement(line) for line in requirement_lines(name) if not line.startswith("-")]
+
+
 def torch_pins(environment: dict[str, str]) -> list[Requirement]:
-    requirements = [Requirement(line) for line in requirement_lines("requirements.txt") if not line.startswith("-")]
-    return [req for req in requirements if req.name == "torch" and req.marker.evaluate(environment)]
+    return [req for req in pins("requirements.txt") if req.name == "torch" and req.marker.evaluate(environment)]
 
 
 def test_requirements_name_the_cpu_index() -> None:
@@ -38,8 +42,6 @@ def test_macos_wheels_are_cpu_only_and_carry_no_local_version() -> None:
 
 def test_every_requirement_is_pinned_exactly() -> None:
     for name in ("requirements.txt", "requirements-dev.txt"):
-        for line in requirement_lines(name):
-            if line.startswith("-"):
-                continue
-            (spec,) = Requirement(line).specifier
-            assert spec.operator == "==", f"{name}: {line}"
+        for requirement in pins(name):
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"{name}: {requirement}"

@@ -46,8 +46,14 @@ def test_root_and_data_volumes_are_encrypted_and_the_data_volume_is_tagged_for_m
 
 
 def test_only_the_mlflow_port_is_open_and_only_to_the_allowed_networks(terraform) -> None:
-    ingress = terraform.of_kind("aws_vpc_security_group_ingress_rule")
-    assert list(ingress) == ["mlflow_ui"]
+    ingress = {
+        name: rule
+        for name, rule in terraform.of_kind("aws_vpc_security_group_ingress_rule").items()
+        if rule["security_group_id"] == "${aws_security_group.host.id}"
+    }
+    # The opt-in Batch jobs reach the same port from their own security group (aws/terraform/batch.tf).
+    assert list(ingress) == ["mlflow_from_batch", "mlflow_ui"]
+    assert ingress.pop("mlflow_from_batch")["referenced_security_group_id"] == "${aws_security_group.batch[0].id}"
     rule = ingress["mlflow_ui"]
     assert (rule["from_port"], rule["to_port"], rule["ip_protocol"]) == ("${local.mlflow_port}",) * 2 + ("tcp",)
     assert terraform.locals["mlflow_port"] == 5000
@@ -61,7 +67,8 @@ def test_only_the_mlflow_port_is_open_and_only_to_the_allowed_networks(terraform
 def test_no_ssh_anywhere(terraform) -> None:
     assert "key_name" not in terraform.resource("aws_instance", "host")
     for rule in terraform.of_kind("aws_vpc_security_group_ingress_rule").values():
-        assert rule["from_port"] == rule["to_port"] == "${local.mlflow_port}"
+        # MLflow on the host; PostgreSQL on the opt-in database (aws/terraform/rds.tf)
+        assert rule["from_port"] == rule["to_port"] and rule["from_port"] in ("${local.mlflow_port}", 5432)
     text = "".join(path.read_text() for path in TERRAFORM_DIR.glob("*.tf"))
     assert not re.search(r"port\s*=\s*22\b", text)
 

@@ -126,6 +126,10 @@ def thread_count() -> int:
     return torch.get_num_threads()
 
 
+def use_threads(count: int) -> None:
+    torch.set_num_threads(count)
+
+
 def cpu_copy(network: nn.Module) -> nn.Module:
     return copy.deepcopy(network).cpu()
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from trainer.cpus import allowed_cpus
 from trainer.features import FeatureSpec
 from trainer.models import StepLogger, check_seed
 from trainer.models._tabular import TabularModel, estimator_arguments, matrices
@@ -31,7 +32,7 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     from sklearn.ensemble import RandomForestRegressor
 
     train_x, _ = matrices(split, params.features)
-    forest = RandomForestRegressor(**estimator_arguments(params), random_state=seed, n_jobs=-1)
+    forest = RandomForestRegressor(**estimator_arguments(params), random_state=seed, n_jobs=allowed_cpus())
     forest.fit(train_x, split.train.y)
     return TabularModel(
         estimator=forest,

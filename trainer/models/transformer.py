@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from trainer.chem import canonical_smiles, molecule
+from trainer.cpus import allowed_cpus
 from trainer.errors import BadInput
 from trainer.models import check_seed
 from trainer.strict import Strict
@@ -126,6 +127,7 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     from trainer.models import _transformer_net as net
 
     device = net.resolve_device(params.device)
+    net.use_threads(allowed_cpus())
     net.seed_everything(seed)
     train_tokens = _tokenize_part(split.train)
     _tokenize_part(split.test)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from trainer.cpus import allowed_cpus
 from trainer.features import FeatureSpec
 from trainer.models import StepLogger, check_seed
 from trainer.models._tabular import TabularModel, estimator_arguments, matrices
@@ -35,7 +36,7 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     from xgboost import XGBRegressor
 
     train_x, valid_x = matrices(split, params.features)
-    booster = XGBRegressor(**estimator_arguments(params), tree_method="hist", random_state=seed)
+    booster = XGBRegressor(**estimator_arguments(params), tree_method="hist", random_state=seed, n_jobs=allowed_cpus())
     booster.fit(train_x, split.train.y, eval_set=[(valid_x, split.valid.y)], verbose=False)
     curve = booster.evals_result()["validation_0"]["rmse"]
     for step, value in enumerate(curve):

@@ -15,7 +15,7 @@ _SHA = re.compile(r"[0-9a-f]{7,40}")
 # Docker reference grammar: registry host[:port]; path components lowercase, separated by . _ __ or dashes.
 _REGISTRY = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?")
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
-_CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_-]*)*")
 _INSTANCE_ID = re.compile(r"(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 _PARAMETER = re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
@@ -54,9 +54,10 @@ def source_url(value: str, where: str = "image.source") -> str:
 
 
 def config_name(value: str, where: str = "--config") -> str:
-    """A training config by name: `xgb`, `xgb.yaml` and `configs/xgb.yaml` all mean configs/xgb.yaml."""
+    """A training config by name: `solubility/xgb`, `solubility/xgb.yaml` and `configs/solubility/xgb.yaml` all mean
+    configs/solubility/xgb.yaml; every path part starts with a letter or digit, so `..` cannot climb out."""
     name = str(value).removeprefix("configs/").removesuffix(".yaml")
-    _match(_CONFIG_NAME, name, where, "a config name such as xgb or configs/xgb.yaml")
+    _match(_CONFIG_NAME, name, where, "a config name such as solubility/xgb or configs/solubility/xgb.yaml")
     return name
 
 

@@ -20,10 +20,11 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
     """Exit code: 0 when every config trained or skipped, 2 for bad input, 1 for anything else."""
     signal.signal(signal.SIGTERM, _terminate)
     quiet_mlflow()
-    paths = [Path(name) for name in configs] or sorted(configs_dir.glob("*.yaml"))
+    paths = [Path(name) for name in configs] or sorted(configs_dir.rglob("*.yaml"))
     if not paths:
-        return _fail(EXIT_BAD_INPUT, f"--config: none given and no *.yaml in {configs_dir}")
+        return _fail(EXIT_BAD_INPUT, f"--config: none given and no *.yaml in {configs_dir} or below")
 
+    from trainer.endpoints import check_consistent
     from trainer.pipeline import prepare
 
     prepared = []
@@ -36,6 +37,10 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
             return _fail(EXIT_FAILED, f"{path}: interrupted before any training started")
         except Exception as err:
             return _fail(EXIT_FAILED, f"{path}: {_one_line(err)}")
+    try:
+        check_consistent([(item.path, item.config, item.parts.data_hash) for item in prepared])
+    except BadInput as err:
+        return _fail(EXIT_BAD_INPUT, str(err))
 
     from trainer.pipeline import explain as explain_one
     from trainer.pipeline import skip_or_train

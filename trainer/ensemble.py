@@ -90,7 +90,7 @@ class Ensemble:
         for key in facts[0]:
             values = [fact.get(key) for fact in facts]
             merged[key] = values[0] if len(set(map(str, values))) == 1 else ",".join(map(str, values))
-        return {**merged, "replicates": len(self.members), "calibration": self.calibration_source}
+        return {**merged, "replicates": len(self.members)}
 
     def params(self) -> dict[str, str]:
         """What was fixed at training time, logged as params."""

@@ -121,8 +121,8 @@ def test_two_endpoints_each_have_their_own_model_and_champion_and_columns(panel,
         assert written[f"{column}_similarity"][[0, 2]].between(0, 1).all()
 
     # Predicting one endpoint never touches the other: it works with the other's model files gone.
-    version = client.get_model_version_by_alias("ai-drug-freesolv-xgb", CHAMPION)
-    shutil.rmtree(urlparse(client.get_logged_model(version.model_id).artifact_location).path)
+    source = client.get_model_version_by_alias("ai-drug-freesolv-xgb", CHAMPION).source  # models:/<model id>
+    shutil.rmtree(urlparse(client.get_logged_model(source.removeprefix("models:/")).artifact_location).path)
     narrowed = tmp_path / "solubility-only.csv"
     predict_file("", str(molecules), str(narrowed), "smiles", endpoint="solubility")
     alone = pd.read_csv(narrowed)

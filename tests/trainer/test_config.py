@@ -222,3 +222,18 @@ def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as refused:
         load_config(path)
     assert str(refused.value) == f"{path}: not UTF-8 text (byte 0xe9 on line 2)"
+
+
+def test_the_committed_configs_load_and_agree_on_their_endpoints(project_root: Path) -> None:
+    from trainer.endpoints import check_consistent
+    from trainer.snapshot import content_hash, read_snapshot
+
+    paths = sorted((project_root / "configs").rglob("*.yaml"))
+    configs = [load_config(path) for path in paths]
+    assert {(path.parent.name, config.endpoint.name) for path, config in zip(paths, configs, strict=True)} == {
+        ("solubility", "solubility"),
+        ("freesolv", "freesolv"),
+    }
+    hashes = [content_hash(read_snapshot(str(project_root / config.data.path))) for config in configs]
+    check_consistent(list(zip(paths, configs, hashes, strict=True)))
+    assert {config.endpoint.unit for config in configs} == {"logS", "kcal/mol"}

@@ -130,8 +130,9 @@ def test_bad_model_keys_are_refused_naming_the_key(tmp_path: Path, change: str, 
     assert complaint in str(refusal.value)
 
 
-def test_the_committed_config_is_valid(project_root: Path) -> None:
-    config = load_config(project_root / "configs" / "transformer.yaml")
-    assert config.family == "transformer"
+@pytest.mark.parametrize("endpoint", ["solubility", "freesolv"])
+def test_the_committed_configs_are_valid(project_root: Path, endpoint: str) -> None:
+    config = load_config(project_root / "configs" / endpoint / "transformer.yaml")
+    assert (config.family, config.endpoint.name) == ("transformer", endpoint)
     assert config.params.augment > 0 and config.params.tta > 0, "enumeration is set in the config"
     assert config.params.device == "auto"

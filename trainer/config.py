@@ -7,25 +7,21 @@ formatting, key order, comments and spellings such as `1e-3` versus `0.001` neve
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from trainer.errors import BadInput, utf8_text
 from trainer.models import family_names, load_family
+from trainer.strict import Strict
 
 # Where a run comes from and is filed, not what it computes: left out of the config hash. The selection rule
 # decides only which version serves, so changing it retrains nothing.
 LOCATION_KEYS = (("experiment",), ("data", "path"), ("selection",))
 MAX_REPLICATES = 20
-
-
-class Strict(BaseModel):
-    """Unknown keys and loose types (a string for a number, a bool for an int) are refused."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class ColumnSplit(Strict):
@@ -107,8 +103,27 @@ class TrainConfig(Strict):
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+# YAML 1.2's float forms that PyYAML, following YAML 1.1, reads as strings: `1e-3` and `1E3` (no dot, or an
+# unsigned exponent) and `.5e-3`. YAML 1.1's own forms (`1.0e-3`, `.5`, `1_000.5`, `.inf`) still match.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)
+    |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*
+    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice instead of silently keeping the last one."""
+    """SafeLoader that reads every YAML number spelling as a number and refuses a key written twice instead of
+    silently keeping the last one."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -118,6 +133,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -10,24 +10,26 @@ file, SMILES column or endpoint is bad input (exit 2), and no output file is wri
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trainer.chem import molecule
 from trainer.endpoints import NAME_PREFIX, Served
-from trainer.errors import BadInput, utf8_text
+from trainer.errors import BadInput, say
 from trainer.models import family_names
 from trainer.registry import CHAMPION
+from trainer.table import read_table
+from trainer.tracking import tracking_uri
+from trainer.tracking_server import reach
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 REASON_COLUMN = "reason"
-MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 SINGLE_COLUMN = "prediction"
 EXTRA_OUTPUTS = ("std", "lower", "upper", "similarity", "in_domain")
 
@@ -75,6 +77,7 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
     """Write the input's rows with one column group per model; raises BadInput naming the flag."""
     frame = _read_input(input_path, smiles_column)
     output = _checked_output(output_path, Path(input_path))
+    reach(tracking_uri(), say)
     wanted = model_uris(model, endpoint.strip())
     _refuse_clashes(frame, input_path, [*wanted, REASON_COLUMN])
     loaded = _load_models(wanted, all_optional=not model.strip() or model.strip().startswith("@"))
@@ -164,8 +167,6 @@ def _endpoint_models(endpoint: str) -> list[Served]:
 
 
 def _read_input(input_path: str, smiles_column: str) -> pd.DataFrame:
-    import pandas as pd
-
     if not input_path:
         raise BadInput("--input: required (a CSV file with a SMILES column)")
     path = Path(input_path)
@@ -173,14 +174,7 @@ def _read_input(input_path: str, smiles_column: str) -> pd.DataFrame:
         raise BadInput(f"--input {path}: is a folder")
     if not path.is_file():
         raise BadInput(f"--input {path}: no such file")
-    try:
-        text = utf8_text(path.read_bytes(), f"--input {path}")
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise BadInput(f"--input {path}: not a readable CSV file ({str(err).splitlines()[0]})") from err
-    if smiles_column not in frame.columns:
-        raise BadInput(f"--input {path}: no column {smiles_column!r} (columns: {', '.join(frame.columns)})")
-    return frame
+    return read_table(path.read_bytes(), f"--input {path}", [smiles_column])
 
 
 def _checked_output(output_path: str, input_path: Path) -> Path:
@@ -216,7 +210,7 @@ def _load(uri: str):
     from mlflow.exceptions import MlflowException
 
     from trainer.serving import SMILES_COLUMN
-    from trainer.tracking import quiet_mlflow, sqlite_path, tracking_uri
+    from trainer.tracking import NOT_FOUND_CODES, quiet_mlflow, sqlite_path, tracking_uri
 
     quiet_mlflow()
     store = tracking_uri()
@@ -227,7 +221,7 @@ def _load(uri: str):
     try:
         model = mlflow.pyfunc.load_model(uri)
     except MlflowException as err:
-        if err.error_code in MISSING_CODES:
+        if err.error_code in NOT_FOUND_CODES:
             raise BadInput(f"--model {uri}: {str(err).splitlines()[0]}") from err
         raise
     schema = model.metadata.get_input_schema()
@@ -239,16 +233,14 @@ def _load(uri: str):
 def _parse(smiles: list[str]) -> tuple[np.ndarray, list[str]]:
     """A mask of the rows whose SMILES RDKit parses, and a reason for each row that does not."""
     import numpy as np
-    from rdkit import Chem, RDLogger
 
-    RDLogger.DisableLog("rdApp.*")
     valid = np.zeros(len(smiles), dtype=bool)
     reasons = [""] * len(smiles)
     for row, text in enumerate(smiles):
         text = text.strip()
         if not text:
             reasons[row] = "SMILES is empty"
-        elif Chem.MolFromSmiles(text) is None:
+        elif molecule(text) is None:
             reasons[row] = "SMILES does not parse"
         else:
             valid[row] = True

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from trainer.endpoints import registered_name
 from trainer.selection import Standing, decide
-from trainer.tracking import COMPLETE_TAG
+from trainer.tracking import COMPLETE_TAG, NOT_FOUND_CODES
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -98,7 +98,7 @@ def champion(client: MlflowClient, name: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as err:
-        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+        if err.error_code in NOT_FOUND_CODES:
             return None
         raise
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -22,9 +21,8 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
 from trainer.ensemble import Ensemble
+from trainer.paths import PACKAGE, REQUIREMENTS
 
-PACKAGE = Path(__file__).resolve().parent
-REQUIREMENTS = str(PACKAGE.parent / "requirements.txt")
 SMILES_COLUMN = "smiles"
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", SMILES_COLUMN)]),
@@ -70,5 +68,5 @@ def log_pyfunc(model: Ensemble, name: str, sample_smiles: Sequence[str]) -> Mode
         code_paths=[str(PACKAGE)],
         signature=SIGNATURE,
         input_example=pd.DataFrame({SMILES_COLUMN: list(sample_smiles[:3])}),
-        pip_requirements=REQUIREMENTS,
+        pip_requirements=str(REQUIREMENTS),
     )

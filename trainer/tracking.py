@@ -14,16 +14,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import Terminated
+from trainer.errors import RunKilled, Terminated
+from trainer.paths import PROJECT
 from trainer.sqlite_lookup import find_complete_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-PROJECT = Path(__file__).resolve().parent.parent
 EMBEDDED_STORE = PROJECT / ".mlflow"
 COMPLETE_TAG = "run_complete"
+# MLflow's error codes for a run, model, version or alias that is not there: stores and servers differ.
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
 
 
 def tracking_uri() -> str:
@@ -35,6 +37,7 @@ def quiet_mlflow() -> None:
     """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -117,16 +120,17 @@ class Store:
 
 @contextmanager
 def training_run(store: Store, tags: dict[str, str]) -> Iterator[Run]:
-    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C, FAILED otherwise."""
+    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C (raised as RunKilled),
+    FAILED otherwise."""
     import mlflow
 
     mlflow.set_tracking_uri(store.uri)
     run = mlflow.start_run(experiment_id=store.ensure_experiment(), tags=tags, log_system_metrics=False)
     try:
         yield run
-    except (Terminated, KeyboardInterrupt):
+    except (Terminated, KeyboardInterrupt) as interrupt:
         mlflow.end_run("KILLED")
-        raise
+        raise RunKilled(run.info.run_id) from interrupt
     except BaseException:
         mlflow.end_run("FAILED")
         raise

@@ -6,14 +6,18 @@ for held-out ones when the intervals are calibrated.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
-from trainer.config import Strict
-from trainer.data import SplitData
 from trainer.features import FeatureSpec
 from trainer.models import StepLogger
 from trainer.models._tabular import TabularModel, estimator_arguments, matrices, out_of_bag_spread
+from trainer.strict import Strict
+
+if TYPE_CHECKING:
+    from trainer.data import SplitData
 
 
 class Params(Strict):

@@ -15,7 +15,7 @@ import numpy as np
 from trainer.data import SplitData
 from trainer.ensemble import Ensemble, Prediction
 from trainer.metrics import regression_metrics
-from trainer.plots import parity_figure
+from trainer.plots import close_figure, parity_figure
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ def evaluate_and_log(model: Ensemble, split: SplitData, title: str, unit: str) -
     mlflow.log_metrics(scores)
     figure = parity_figure(split.test.y, test, title, unit)
     mlflow.log_figure(figure, "plots/parity_test.png")
+    close_figure(figure)
     return Scores(scores["test_rmse"], scores["test_rmse_mean"], rmse_sd, len(replicate_rmse))
 
 

@@ -46,3 +46,10 @@ def parity_figure(y_true: np.ndarray, predicted: Prediction, title: str, unit: s
     axes.legend(loc="lower right")
     figure.tight_layout()
     return figure
+
+
+def close_figure(figure) -> None:
+    """Free a logged figure: pyplot keeps every figure it made until it is closed."""
+    from matplotlib import pyplot as plt
+
+    plt.close(figure)

@@ -68,13 +68,13 @@ def _quality(uri: str, trained: list[Outcome], plots: Path) -> list[str]:
         m, unit = run.data.metrics, run.data.tags.get("endpoint_unit", "")
         plots.mkdir(exist_ok=True)
         name = f"parity-{run.data.tags['endpoint']}-{run.data.tags['model_family']}.png"
-        mlflow.artifacts.download_artifacts(
+        downloaded = mlflow.artifacts.download_artifacts(
             run_id=run.info.run_id,
             artifact_path="plots/parity_test.png",
             dst_path=str(plots / "download"),
             tracking_uri=uri,
         )
-        (plots / "download" / "plots" / "parity_test.png").replace(plots / name)
+        Path(downloaded).replace(plots / name)
         rows.append(
             f"| {item.path} | {run.data.params.get('replicates', '1')} | {m['test_rmse']:.3f} {unit}"
             f" | {m['test_rmse_mean']:.3f} ± {m['test_rmse_sd']:.3f} | {m['test_interval_coverage']:.2f}"

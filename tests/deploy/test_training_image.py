@@ -139,6 +139,7 @@ def tiny_config(tmp_path: Path) -> Path:
     config = tmp_path / "tiny-rf.yaml"
     document = {
         "data": {"path": str(data), "target_column": "logS", "on_invalid": "drop"},
+        "endpoint": {"name": "solubility", "unit": "logS"},
         "model": {"family": "rf", "features": {"morgan_size": 64, "descriptors": "none"}, "n_estimators": 4},
     }
     config.write_text(yaml.safe_dump(document))

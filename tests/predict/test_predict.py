@@ -192,3 +192,36 @@ def test_no_tracking_store_is_bad_input_and_creates_none(
     with pytest.raises(BadInput, match="no tracking store at"):
         predict_file("", str(molecules), str(tmp_path / "out.csv"), "smiles")
     assert not database.parent.exists()
+
+
+class OldStyle(mlflow.pyfunc.PythonModel):
+    """A model as stores from before endpoints hold them: one `prediction` column, no uncertainty."""
+
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({"prediction": [1.5] * len(model_input)})
+
+
+def test_a_model_registered_before_endpoints_still_predicts_and_stays_out_of_the_panel(
+    trained_store, molecules: Path, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    client = MlflowClient(trained_store.uri)
+    mlflow.set_tracking_uri(trained_store.uri)
+    signature = ModelSignature(Schema([ColSpec("string", "smiles")]), Schema([ColSpec("double", "prediction")]))
+    with mlflow.start_run(experiment_id=client.get_experiment_by_name("ai-drug").experiment_id):
+        logged = mlflow.pyfunc.log_model(
+            name="pyfunc", python_model=OldStyle(), signature=signature, pip_requirements=[]
+        )
+    client.create_registered_model("ai-drug-xgb")  # the old name: no endpoint, unit or family tags
+    version = client.create_model_version("ai-drug-xgb", logged.model_uri, model_id=logged.model_id).version
+    client.set_registered_model_alias("ai-drug-xgb", "champion", version)
+
+    old = tmp_path / "old.csv"
+    predict_file("ai-drug-xgb@champion", str(molecules), str(old), "smiles")
+    written = read(old)
+    assert list(written.columns) == [*INPUT_COLUMNS, "prediction", "reason"]
+    assert written["prediction"].tolist() == ["1.5", "", "1.5", "", "1.5"]
+    assert "ai-drug-xgb" not in str(model_uris("")), "the panel lists only models that name their endpoint"

@@ -62,7 +62,7 @@ def _ops(c, command, **flags) -> None:
 @task(
     iterable=["config"],
     help={
-        "config": "A config file to train (repeatable); default: every configs/*.yaml.",
+        "config": "A config file to train (repeatable); default: every *.yaml under configs/.",
         "explain": "Print each config's key parts and what differs from the newest earlier run; train nothing.",
     },
 )
@@ -125,7 +125,7 @@ def push(c, sha="", dry_run=False):
     iterable=["config"],
     help={
         "sha": "Commit whose image to train (required).",
-        "config": "A config name to train, e.g. xgb (repeatable); default: every config in the image.",
+        "config": "A config name to train, e.g. solubility/xgb (repeatable); default: every config in the image.",
         "host": "Run over SSH on user@host[:port] instead of SSM on aws.instance_id.",
         "dry_run": "Print the host script and the request; send nothing.",
         "target": "host (default: the EC2 host, one training at a time) or batch (one AWS Batch job per config).",
@@ -142,21 +142,22 @@ def dispatch(c, sha="", config=None, host="", dry_run=False, target="host", wait
 
 @task(
     help={
-        "model": "ai-drug-xgb@champion, a registered name, or a runs:/ or models:/ URI;"
-        " default: every family's champion, side by side.",
+        "model": "ai-drug-solubility-xgb@champion, a registered name, or a runs:/ or models:/ URI;"
+        " default: every endpoint's champions, side by side.",
+        "endpoint": "Only this endpoint's champions (without --model), e.g. solubility.",
         "input": "CSV file with a SMILES column.",
         "output": "CSV file to write: the input's columns plus predictions and a reason column.",
         "smiles_column": "Name of the SMILES column.",
     }
 )
-def predict(c, input="", output="", model="", smiles_column="smiles"):
+def predict(c, input="", output="", model="", smiles_column="smiles", endpoint=""):
     """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from trainer.predict import predict_file
 
     def action() -> int:
-        print(predict_file(model, input, output, smiles_column).line())
+        print(predict_file(model, input, output, smiles_column, endpoint).line())
         return 0
 
     # A model's artifacts in S3 fail with botocore's errors.

@@ -14,7 +14,7 @@ from trainer.errors import BadInput
 from trainer.lock import LOCK_NAME
 
 TEMPLATE = "host_train.sh.tmpl"
-_CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_-]*)*")
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ def train_job(image: ImageRef, configs: Sequence[str], settings: Settings) -> Tr
 
 
 def config_name(value: str, where: str = "--config") -> str:
-    """A training config by name: `xgb`, `xgb.yaml` and `configs/xgb.yaml` all mean configs/xgb.yaml."""
+    """A training config by name: `solubility/xgb`, `solubility/xgb.yaml` and `configs/solubility/xgb.yaml` all mean
+    configs/solubility/xgb.yaml; every path part starts with a letter or digit, so `..` cannot climb out."""
     name = str(value).removeprefix("configs/").removesuffix(".yaml")
     if not _CONFIG_NAME.fullmatch(name):
-        raise BadInput(f"{where}: {name!r} is not a config name such as xgb or configs/xgb.yaml")
+        raise BadInput(f"{where}: {name!r} is not a config name such as solubility/xgb or configs/solubility/xgb.yaml")
     return name

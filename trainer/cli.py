@@ -34,6 +34,7 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
     except BadInput as err:
         return fail(err.exit_code, err)
 
+    from trainer.endpoints import check_consistent
     from trainer.pipeline import prepare
 
     prepared = []
@@ -46,6 +47,10 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
             return fail(EXIT_FAILED, f"{path}: interrupted before any training started")
         except Exception as err:
             return fail(EXIT_FAILED, _failed(path, err))
+    try:
+        check_consistent([(item.path, item.config, item.parts.data_hash) for item in prepared])
+    except BadInput as err:
+        return fail(err.exit_code, err)
 
     from trainer.pipeline import explain as explain_one
     from trainer.pipeline import skip_or_train

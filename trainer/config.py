@@ -18,8 +18,10 @@ from trainer.errors import BadInput, utf8_text
 from trainer.models import family_names, load_family
 from trainer.strict import Strict
 
-# Where a run comes from and is filed, not what it computes: left out of the config hash.
-LOCATION_KEYS = (("experiment",), ("data", "path"))
+# Where a run comes from and is filed, not what it computes: left out of the config hash. The selection rule
+# decides only which version serves, so changing it retrains nothing.
+LOCATION_KEYS = (("experiment",), ("data", "path"), ("selection",))
+MAX_REPLICATES = 20
 # Fields of TrainConfig that come from the `model:` section, never from a top-level key of the file.
 MODEL_OWNED = ("family", "params")
 
@@ -60,9 +62,25 @@ class DataConfig(Strict):
     on_invalid: Literal["error", "drop"] = "error"
 
 
+class Endpoint(Strict):
+    """What the model predicts: names the registered model (`ai-drug-<name>-<family>`) and the output columns."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    unit: str = Field(min_length=1, max_length=40)
+
+
+class Selection(Strict):
+    """How a new version contests the champion: by more than the combined standard error, or by `margin`."""
+
+    margin: float | None = Field(None, ge=0, description="Test RMSE a challenger must win by; default: the SE rule.")
+
+
 class TrainConfig(Strict):
     experiment: str = Field("ai-drug", min_length=1)
-    seed: int = Field(0, ge=0, description="Seeds the model's own randomness.")
+    endpoint: Endpoint
+    seed: int = Field(0, ge=0, description="Seeds the model's own randomness; replicate i uses seed + i.")
+    replicates: int = Field(1, ge=1, le=MAX_REPLICATES, description="Models trained on the same split, averaged.")
+    selection: Selection = Selection()
     data: DataConfig
     family: str
     params: BaseModel

@@ -8,6 +8,7 @@ line (compared by canonical SMILES, so a duplicate cannot leak from the training
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ class Part:
 
     def __len__(self) -> int:
         return len(self.smiles)
+
+    def content_hash(self) -> str:
+        """sha256 over the sorted canonical SMILES and targets: the same molecules and values, in any order."""
+        rows = sorted(f"{text}\t{float(value)!r}" for text, value in zip(self.smiles, self.y, strict=True))
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

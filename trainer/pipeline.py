@@ -72,7 +72,7 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
 
 
 def explain(prepared: Prepared, store: Store) -> list[str]:
-    """The key's parts, and on a miss what differs from the newest complete run of the same family."""
+    """The key's parts, and on a miss what differs from the newest complete run of the same endpoint and family."""
     parts, name = prepared.parts, f"{prepared.path} ({prepared.config.family})"
     lines = [
         f"{name}: key {parts.run_key[:12]} = code {parts.code_hash[:12]}"
@@ -80,10 +80,13 @@ def explain(prepared: Prepared, store: Store) -> list[str]:
     ]
     if found := store.find_complete(parts.run_key):
         return [*lines, f"  hit: run {found} holds this key; training would be skipped"]
-    previous = store.newest_of_family(prepared.config.family)
+    previous = store.newest_of_family(prepared.config.family, prepared.config.endpoint.name)
     if previous is None:
-        return [*lines, "  miss: no complete earlier run of this family; training would run"]
-    reasons = differences(parts, previous.data.tags, previous.data.params, flat_params(prepared.config))
+        return [*lines, "  miss: no complete earlier run of this endpoint and family; training would run"]
+    # Params outside the config's own sections (domain.*, uncertainty.*) were fixed by training, not asked for.
+    sections = prepared.config.canonical().keys()
+    asked = {name: value for name, value in previous.data.params.items() if name.split(".")[0] in sections}
+    reasons = differences(parts, previous.data.tags, asked, flat_params(prepared.config))
     return [
         *lines,
         f"  miss: differs from run {previous.info.run_id}:",
@@ -111,22 +114,27 @@ def _skipped(prepared: Prepared, run_id: str) -> Outcome:
 def _train(prepared: Prepared, dataset: Dataset, store: Store) -> Outcome:
     import mlflow
 
+    from trainer.ensemble import train_replicates
     from trainer.evaluation import evaluate_and_log
+    from trainer.inputs import log_snapshot
     from trainer.models import load_family
     from trainer.provenance import git_sha
-    from trainer.registry import register
+    from trainer.registry import contest, create_version
     from trainer.serving import log_pyfunc
     from trainer.tracking import mark_complete, training_run
 
-    config = prepared.config
+    config, endpoint = prepared.config, prepared.config.endpoint
     sha, dirty = git_sha(PROJECT)
     tags = {
         **prepared.parts.tags(),
         "git_sha": sha,
         "git_dirty": str(dirty).lower(),
         "model_family": config.family,
+        "endpoint": endpoint.name,
+        "endpoint_unit": endpoint.unit,
+        "test_set_hash": dataset.split.test.content_hash(),
         "config_file": str(prepared.path),
-        "mlflow.runName": f"{config.family}-{prepared.parts.run_key[:8]}",
+        "mlflow.runName": f"{endpoint.name}-{config.family}-{prepared.parts.run_key[:8]}",
     }
     if job := os.environ.get(BATCH_JOB_VARIABLE):
         tags[BATCH_JOB_TAG] = job  # so `invoke dispatch --target batch` tells its job's training from a skip
@@ -137,15 +145,31 @@ def _train(prepared: Prepared, dataset: Dataset, store: Store) -> Outcome:
         mlflow.log_metrics({name: float(value) for name, value in dataset.figures().items()})
         if dataset.rejected:
             mlflow.log_text(dataset.rejected_csv(), "data/rejected_rows.csv")
+        log_snapshot(
+            config.data.path,
+            prepared.parts.data_hash,
+            dataset.split,
+            config.data.smiles_column,
+            config.data.target_column,
+        )
+        family = load_family(config.family)
         with StepLog(run.info.run_id, store) as log_step:
-            model = load_family(config.family).train(config.params, dataset.split, config.seed, log_step)
+            model = train_replicates(family, config.params, dataset.split, config.seed, config.replicates, log_step)
+        mlflow.log_params(model.params())
         mlflow.set_tags({f"fit.{name}": value for name, value in model.summary().items()})
-        test_rmse = evaluate_and_log(model, dataset.split, config.family, config.data.target_column)
+        title = f"{endpoint.name} ({config.family}): test set"
+        scores = evaluate_and_log(model, dataset.split, title, endpoint.unit)
         model.log_native("model", dataset.split.train.smiles)
         pyfunc = log_pyfunc(model, "pyfunc", dataset.split.train.smiles)
-        register(store.client, run.info.run_id, config.family, pyfunc, test_rmse, prepared.parts.data_hash)
+        name, version = create_version(
+            store.client, run.info.run_id, endpoint.name, endpoint.unit, config.family, pyfunc
+        )
         mark_complete()
-    return Outcome(prepared.path, config.family, "trained", run.info.run_id, test_rmse, time.monotonic() - started)
+    # The alias moves only once the run has ended FINISHED with its completion tag.
+    contest(store.client, name, version, config.selection.margin)
+    return Outcome(
+        prepared.path, config.family, "trained", run.info.run_id, scores.test_rmse, time.monotonic() - started
+    )
 
 
 class StepLog:

@@ -1,8 +1,11 @@
 """`invoke predict`: registered or logged SMILES-in models applied to a CSV file, one prediction per row.
 
-The input's columns are kept and each model adds a prediction column. A row whose SMILES RDKit cannot
-parse gets an empty prediction and a reason; that is not an error. A missing model, file or SMILES column
-is bad input (exit 2), and no output file is written then.
+The input's columns are kept and each model adds a column group: the prediction, and for models that carry
+their uncertainty `_std`, `_lower`, `_upper` (the 90% interval), `_similarity` and `_in_domain`. Without
+`--model`, every endpoint's champions write side by side, one group per endpoint and family named like
+`solubility_xgb_logS`; `--endpoint` narrows that to one endpoint, and loads no other endpoint's models. A row
+whose SMILES RDKit cannot parse gets an empty prediction and a reason; that is not an error. A missing model,
+file, SMILES column or endpoint is bad input (exit 2), and no output file is written then.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.chem import molecule
+from trainer.endpoints import NAME_PREFIX, Served
 from trainer.errors import BadInput, say
 from trainer.models import family_names
-from trainer.registry import CHAMPION, registered_name
+from trainer.registry import CHAMPION
 from trainer.table import read_table
 from trainer.tracking import tracking_uri
 from trainer.tracking_server import reach
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 REASON_COLUMN = "reason"
+SINGLE_COLUMN = "prediction"
+EXTRA_OUTPUTS = ("std", "lower", "upper", "similarity", "in_domain")
 
 
 @dataclass(frozen=True)
@@ -49,30 +55,31 @@ class Report:
         return text
 
 
-def model_uris(spec: str) -> dict[str, str]:
+def model_uris(spec: str, endpoint: str = "") -> dict[str, str]:
     """Prediction column -> model URI.
 
-    Empty: every family's champion, one column each; `@alias`: every family's version at that alias;
-    `name@alias` or a bare registered name (its champion): that model; `runs:/` and `models:/` URIs as given.
+    Empty: every endpoint's champions (one column group per endpoint and family, `endpoint` narrows them);
+    `@alias`: the same at that alias; `name@alias` or a bare registered name (its champion): that model;
+    `runs:/` and `models:/` URIs as given.
     """
     spec = spec.strip()
     if not spec or spec.startswith("@"):
         alias = spec.removeprefix("@") or CHAMPION
-        return {f"prediction_{family}": f"models:/{registered_name(family)}@{alias}" for family in family_names()}
+        return {served.column: f"models:/{served.name}@{alias}" for served in _endpoint_models(endpoint)}
+    if endpoint:
+        raise BadInput(f"--endpoint {endpoint}: give it without --model (it picks that endpoint's champions)")
     if spec.startswith(("runs:/", "models:/")):
-        return {"prediction": spec}
-    return {"prediction": f"models:/{spec if '@' in spec else f'{spec}@{CHAMPION}'}"}
+        return {SINGLE_COLUMN: spec}
+    return {SINGLE_COLUMN: f"models:/{spec if '@' in spec else f'{spec}@{CHAMPION}'}"}
 
 
-def predict_file(model: str, input_path: str, output_path: str, smiles_column: str) -> Report:
-    """Write the input's rows with one prediction column per model; raises BadInput naming the flag."""
+def predict_file(model: str, input_path: str, output_path: str, smiles_column: str, endpoint: str = "") -> Report:
+    """Write the input's rows with one column group per model; raises BadInput naming the flag."""
     frame = _read_input(input_path, smiles_column)
     output = _checked_output(output_path, Path(input_path))
-    wanted = model_uris(model)
-    clashes = [column for column in [*wanted, REASON_COLUMN] if column in frame.columns]
-    if clashes:
-        raise BadInput(f"--input {input_path}: already has a column {clashes[0]!r}, which the output would overwrite")
     reach(tracking_uri(), say)
+    wanted = model_uris(model, endpoint.strip())
+    _refuse_clashes(frame, input_path, [*wanted, REASON_COLUMN])
     loaded = _load_models(wanted, all_optional=not model.strip() or model.strip().startswith("@"))
 
     import numpy as np
@@ -80,16 +87,16 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
     from trainer.serving import SMILES_COLUMN
 
     valid, reasons = _parse(frame[smiles_column].tolist())
+    batch = frame.loc[valid, smiles_column].str.strip().to_frame(SMILES_COLUMN)
+    groups = {column: _predict_group(pyfunc, batch, valid, column) for column, pyfunc in loaded.items()}
+    _refuse_clashes(frame, input_path, [name for group in groups.values() for name in group])
     unpredicted = np.zeros(len(frame), dtype=bool)
-    for column, pyfunc in loaded.items():
-        values = np.full(len(frame), np.nan)
-        if valid.any():
-            batch = frame.loc[valid, smiles_column].str.strip().to_frame(SMILES_COLUMN)
-            values[valid] = pyfunc.predict(batch)["prediction"].to_numpy(dtype=float)
-        frame[column] = values
-        unpredicted |= valid & np.isnan(values)
+    for column, group in groups.items():
+        for name, values in group.items():
+            frame[name] = values
+        unpredicted |= valid & np.isnan(group[column].astype(float))
     for row in np.flatnonzero(unpredicted):
-        missing = [column for column in loaded if np.isnan(frame[column].iat[row])]
+        missing = [column for column in loaded if np.isnan(float(frame[column].iat[row]))]
         reasons[row] = f"no prediction from {', '.join(missing)}"
     frame[REASON_COLUMN] = reasons
     _write_atomically(frame, output)
@@ -101,6 +108,62 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
         models={column: wanted[column] for column in loaded},
         absent=[wanted[column] for column in wanted if column not in loaded],
     )
+
+
+def _predict_group(pyfunc, batch: pd.DataFrame, valid: np.ndarray, column: str) -> dict[str, object]:
+    """The model's prediction under `column`, and each uncertainty output it has under `column_<output>`."""
+    import numpy as np
+    import pandas as pd
+
+    found = pyfunc.predict(batch) if len(batch) else pd.DataFrame({SINGLE_COLUMN: []})
+    group: dict[str, object] = {}
+    for output in (SINGLE_COLUMN, *EXTRA_OUTPUTS):
+        if output not in found.columns:
+            continue
+        name = column if output == SINGLE_COLUMN else f"{column}_{output}"
+        if output == "in_domain":
+            values = pd.array([pd.NA] * len(valid), dtype="boolean")
+            values[valid] = found[output].astype("boolean").to_numpy()
+        else:
+            values = np.full(len(valid), np.nan)
+            values[valid] = found[output].to_numpy(dtype=float)
+        group[name] = values
+    return group
+
+
+def _refuse_clashes(frame: pd.DataFrame, input_path: str, columns: list[str]) -> None:
+    clashes = [column for column in columns if column in frame.columns]
+    if clashes:
+        raise BadInput(f"--input {input_path}: already has a column {clashes[0]!r}, which the output would overwrite")
+
+
+def _endpoint_models(endpoint: str) -> list[Served]:
+    """Every registered model that names its endpoint, family and unit; `endpoint` narrows them to one."""
+    from trainer.tracking import quiet_mlflow, sqlite_path, tracking_uri
+
+    quiet_mlflow()
+    store = tracking_uri()
+    database = sqlite_path(store)
+    if database is not None and not database.is_file():
+        raise BadInput(f"--model: no tracking store at {database}; train first")
+    from mlflow import MlflowClient
+
+    served = []
+    for registered in MlflowClient(store).search_registered_models(f"name LIKE '{NAME_PREFIX}%'"):
+        tags = registered.tags
+        if {"endpoint", "family", "unit"} <= tags.keys() and tags["family"] in family_names():
+            served.append(Served(registered.name, tags["endpoint"], tags["family"], tags["unit"]))
+    served.sort(key=lambda item: (item.endpoint, item.family))
+    if endpoint:
+        known = sorted({item.endpoint for item in served})
+        served = [item for item in served if item.endpoint == endpoint]
+        if not served:
+            raise BadInput(
+                f"--endpoint {endpoint}: no such endpoint in the store (known: {', '.join(known) or 'none'})"
+            )
+    if not served:
+        raise BadInput("--model: no registered model of any endpoint found; train first")
+    return served
 
 
 def _read_input(input_path: str, smiles_column: str) -> pd.DataFrame:

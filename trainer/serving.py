@@ -1,5 +1,8 @@
 """The SMILES-in pyfunc model every family is logged as: `predict(pd.DataFrame({"smiles": [...]}))`.
 
+Each row comes back with its prediction (the replicates' mean), `std`, the 90% interval (`lower`, `upper`),
+`similarity` to the training part and `in_domain`.
+
 Featurisation lives inside the model, and the trainer package travels with it (code_paths), so the model
 loads and predicts on new molecules anywhere the pinned requirements are installed.
 """
@@ -11,18 +14,24 @@ import io
 from collections.abc import Sequence
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
-from trainer.models import TrainedModel
+from trainer.ensemble import Ensemble
 from trainer.paths import PACKAGE, REQUIREMENTS
 
 SMILES_COLUMN = "smiles"
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", SMILES_COLUMN)]),
-    outputs=Schema([ColSpec("double", "prediction")]),
+    outputs=Schema(
+        [
+            *(ColSpec("double", name) for name in ("prediction", "std", "lower", "upper", "similarity")),
+            ColSpec("boolean", "in_domain"),
+        ]
+    ),
 )
 
 
@@ -31,17 +40,28 @@ SIGNATURE = ModelSignature(
 with contextlib.redirect_stderr(io.StringIO()):
 
     class SmilesModel(mlflow.pyfunc.PythonModel):
-        """Wraps a trained model of any family; unparseable SMILES get NaN."""
+        """Wraps the replicates of any family; unparseable SMILES get NaN and an empty in_domain."""
 
-        def __init__(self, model: TrainedModel) -> None:
+        def __init__(self, model: Ensemble) -> None:
             self.model = model
 
         def predict(self, context, model_input, params=None):
             smiles = pd.DataFrame(model_input)[SMILES_COLUMN].astype(str).tolist()
-            return pd.DataFrame({"prediction": self.model.predict(smiles)})
+            found = self.model.describe(smiles)
+            known = np.isfinite(found.mean)
+            return pd.DataFrame(
+                {
+                    "prediction": found.mean,
+                    "std": found.std,
+                    "lower": found.lower,
+                    "upper": found.upper,
+                    "similarity": found.similarity,
+                    "in_domain": pd.array(np.where(known, found.in_domain, None), dtype="boolean"),
+                }
+            )
 
 
-def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> ModelInfo:
+def log_pyfunc(model: Ensemble, name: str, sample_smiles: Sequence[str]) -> ModelInfo:
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=SmilesModel(model),

@@ -105,8 +105,9 @@ class Store:
         found = self._newest(f"tags.run_key = '{run_key}' AND tags.{COMPLETE_TAG} = 'true'")
         return found.info.run_id if found else None
 
-    def newest_of_family(self, family: str) -> Run | None:
-        return self._newest(f"tags.model_family = '{family}' AND tags.{COMPLETE_TAG} = 'true'")
+    def newest_of_family(self, family: str, endpoint: str) -> Run | None:
+        condition = f"tags.model_family = '{family}' AND tags.endpoint = '{endpoint}'"
+        return self._newest(f"{condition} AND tags.{COMPLETE_TAG} = 'true'")
 
     def _newest(self, condition: str) -> Run | None:
         if (database := sqlite_path(self.uri)) and not database.is_file():

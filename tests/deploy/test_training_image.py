@@ -108,7 +108,7 @@ def test_the_build_context_leaves_out_local_state(training_image) -> None:
         "trainer/__pycache__/cli.cpython-311.pyc",
     ):
         assert ignored(Path(path), patterns), path
-    for path in ("trainer/cli.py", "requirements.txt", "configs/rf.yaml", "data/solubility.csv", "tasks.py"):
+    for path in ("trainer/cli.py", "requirements.txt", "configs/solubility/rf.yaml", "data/solubility.csv", "tasks.py"):
         assert not ignored(Path(path), patterns), path
 
 
@@ -120,7 +120,7 @@ def test_app_holds_what_the_code_hash_and_maintenance_read(training_image, tmp_p
         "trainer/__main__.py",
         "trainer/runkey.py",
         "trainer/models/rf.py",
-        "configs/rf.yaml",
+        "configs/solubility/rf.yaml",
         "data/solubility.csv",
         "tasks.py",
         "invoke.yaml",
@@ -139,6 +139,7 @@ def tiny_config(tmp_path: Path) -> Path:
     config = tmp_path / "tiny-rf.yaml"
     document = {
         "data": {"path": str(data), "target_column": "logS", "on_invalid": "drop"},
+        "endpoint": {"name": "solubility", "unit": "logS"},
         "model": {"family": "rf", "features": {"morgan_size": 64, "descriptors": "none"}, "n_estimators": 4},
     }
     config.write_text(yaml.safe_dump(document))

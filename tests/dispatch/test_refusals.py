@@ -84,18 +84,18 @@ def test_a_lock_wait_longer_than_the_run_is_refused(settings, project_root, no_a
 def test_dry_run_prints_the_script_and_the_request_and_sends_nothing(settings, project_root, no_aws, capsys):
     settings["aws"]["log_group"] = "/ai-drug/dispatch"
 
-    flags = {"sha": SHA[:12], "configs": ["configs/xgb.yaml"], "dry_run": True}
+    flags = {"sha": SHA[:12], "configs": ["configs/solubility/xgb.yaml"], "dry_run": True}
     assert run_command(commands.dispatch, settings, root=project_root, **flags) == 0
 
     out = capsys.readouterr().out
     script, request = out[: out.rindex("\n{\n") + 1], json.loads(out[out.rindex("\n{\n") :])
     assert script.startswith("#!/bin/bash\n")
-    assert "readonly -a TRAIN_ARGS=(--config configs/xgb.yaml)\n" in script
+    assert "readonly -a TRAIN_ARGS=(--config configs/solubility/xgb.yaml)\n" in script
     assert f"readonly IMAGE=ghcr.io/ai-drug/ai-drug-trainer:{SHA}\n" in script
     assert request == {
         "InstanceIds": ["i-0123456789abcdef0"],
         "DocumentName": "AWS-RunShellScript",
-        "Comment": f"train ai-drug-trainer@{SHA[:12]} (xgb)",
+        "Comment": f"train ai-drug-trainer@{SHA[:12]} (solubility/xgb)",
         "Parameters": {"commands": ["<the host script>"], "executionTimeout": ["14400"]},
         "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "/ai-drug/dispatch", "CloudWatchOutputEnabled": True},
     }
@@ -111,7 +111,10 @@ def test_the_invoke_task_exits_2_with_one_line(project_root):
     )
 
     assert refused.returncode == 2
-    assert refused.stderr == "error: --config: '../x' is not a config name such as xgb or configs/xgb.yaml\n"
+    assert (
+        refused.stderr
+        == "error: --config: '../x' is not a config name such as solubility/xgb or configs/solubility/xgb.yaml\n"
+    )
     assert refused.stdout == ""
 
 

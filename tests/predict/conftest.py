@@ -36,7 +36,8 @@ class TrainedStore:
 
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Iterator[TrainedStore]:
-    """Every 16th molecule of the snapshot, each family trained on it; MLFLOW_TRACKING_URI points here."""
+    """Every 16th molecule of the snapshot, each family trained on it as the solubility endpoint (a validation part
+    of 13, enough to calibrate 90% intervals); MLFLOW_TRACKING_URI points here."""
     from trainer.models import family_names
     from trainer.pipeline import prepare, skip_or_train
     from trainer.tracking import Store
@@ -55,7 +56,8 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, project_root: Path) 
         for family in family_names():
             config = home / f"{family}.yaml"
             document = {
-                "data": {"path": str(data), "target_column": "logS", "on_invalid": "drop"},
+                "endpoint": {"name": "solubility", "unit": "logS"},
+                "data": {"path": str(data), "target_column": "logS", "on_invalid": "drop", "validation_fraction": 0.2},
                 "model": {"family": family, **TINY_PARAMS[family]},
             }
             config.write_text(yaml.safe_dump(document))

@@ -35,7 +35,10 @@ def invoke(*args: str, store: Path) -> subprocess.CompletedProcess:
         (["ui", "--port", "abc"], "error: --port: 'abc' is not a whole number"),
         (["ui", "--port=8x"], "error: --port: '8x' is not a whole number"),
         (["bench", "--repeats", "abc"], "error: --repeats: 'abc' is not a whole number"),
-        (["train", "--config", "xgb"], "error: --config xgb: no such file; did you mean configs/xgb.yaml?"),
+        (
+            ["train", "--config", "xgb"],
+            "error: --config xgb: no such file; did you mean configs/freesolv/xgb.yaml or configs/solubility/xgb.yaml?",
+        ),
         (["train", "--config", "configs"], "error: --config configs: is a folder; name a config file in it"),
     ],
 )

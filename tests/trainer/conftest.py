@@ -42,8 +42,13 @@ MakeConfig = Callable[..., Path]
 def make_config(tmp_path: Path, tiny_csv: Path) -> MakeConfig:
     """Write a tiny config for `family`; keyword arguments override the model params, `data` the data section."""
 
-    def make(family: str, name: str | None = None, data: dict | None = None, **params: object) -> Path:
+    def make(
+        family: str, name: str | None = None, data: dict | None = None, top: dict | None = None, **params: object
+    ) -> Path:
+        """`top` sets top-level keys (endpoint, replicates, selection)."""
         document = {
+            "endpoint": {"name": "solubility", "unit": "logS"},
+            **(top or {}),
             "data": {"path": str(tiny_csv), "target_column": "logS", "on_invalid": "drop", **(data or {})},
             "model": {"family": family, **TINY_PARAMS.get(family, {}), **params},
         }

@@ -7,27 +7,48 @@ from pathlib import Path
 
 import yaml
 
-from ops.bench import _train_every_config
+from ops.bench import _quality, _train_every_config
 from tests.trainer.conftest import TINY_PARAMS
 
 
 def test_bench_trains_every_config_of_a_project_into_its_store(tmp_path: Path, tiny_csv: Path) -> None:
     root = tmp_path / "project"
-    (root / "configs").mkdir(parents=True)
+    (root / "configs" / "solubility").mkdir(parents=True)
     shutil.copy(tiny_csv, root / "tiny.csv")
     for family in ("rf", "xgb"):
         document = {
-            "data": {"path": "tiny.csv", "target_column": "logS", "on_invalid": "drop"},
+            "endpoint": {"name": "solubility", "unit": "logS"},
+            "replicates": 2,
+            "data": {"path": "tiny.csv", "target_column": "logS", "on_invalid": "drop", "validation_fraction": 0.2},
             "model": {"family": family, **TINY_PARAMS[family]},
         }
-        (root / "configs" / f"{family}.yaml").write_text(yaml.safe_dump(document))
+        (root / "configs" / "solubility" / f"{family}.yaml").write_text(yaml.safe_dump(document))
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
 
     first = _train_every_config(root, uri)
     assert [(str(o.path), o.family, o.action) for o in first] == [
-        ("configs/rf.yaml", "rf", "trained"),
-        ("configs/xgb.yaml", "xgb", "trained"),
+        ("configs/solubility/rf.yaml", "rf", "trained"),
+        ("configs/solubility/xgb.yaml", "xgb", "trained"),
     ]
     assert all(0.2 < o.test_rmse < 3.0 and o.seconds > 0 for o in first)
     again = _train_every_config(root, uri)
     assert [(o.action, o.run_id, o.test_rmse) for o in again] == [("skipped", o.run_id, None) for o in first]
+
+
+def test_bench_reads_each_runs_uncertainty_figures_and_keeps_its_parity_plot(tmp_path: Path, tiny_csv: Path) -> None:
+    root = tmp_path / "project"
+    (root / "configs" / "solubility").mkdir(parents=True)
+    shutil.copy(tiny_csv, root / "tiny.csv")
+    document = {
+        "endpoint": {"name": "solubility", "unit": "logS"},
+        "replicates": 2,
+        "data": {"path": "tiny.csv", "target_column": "logS", "on_invalid": "drop", "validation_fraction": 0.2},
+        "model": {"family": "xgb", **TINY_PARAMS["xgb"]},
+    }
+    (root / "configs" / "solubility" / "xgb.yaml").write_text(yaml.safe_dump(document))
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    trained = _train_every_config(root, uri)
+    rows = _quality(uri, trained, tmp_path / "plots")
+    assert rows[2].startswith(f"| configs/solubility/xgb.yaml | 2 | {trained[0].test_rmse:.3f} logS | ")
+    assert rows[-1].startswith("| all 1 configs |")
+    assert (tmp_path / "plots" / "parity-solubility-xgb.png").read_bytes()[:4] == b"\x89PNG"

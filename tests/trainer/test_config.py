@@ -15,6 +15,7 @@ from trainer.config import load_config
 from trainer.errors import BadInput
 
 BASE = {
+    "endpoint": {"name": "solubility", "unit": "logS"},
     "data": {"path": "data/solubility.csv", "target_column": "logS", "on_invalid": "drop"},
     "seed": 3,
     "model": {"family": "xgb", "learning_rate": 0.001, "max_depth": 4, "features": {"morgan_size": 1024}},
@@ -63,6 +64,8 @@ model:
   features: {morgan_size: 1024, morgan_radius: 2}   # radius 2 is the default
   n_estimators: 2000                                 # the default too
 seed: 3
+endpoint: {unit: logS, name: solubility}
+replicates: 1                                        # the default
 data: {target_column: logS, path: data/solubility.csv, on_invalid: drop, smiles_column: smiles}
 """,
         "spelled.yaml",
@@ -130,6 +133,24 @@ def test_a_hyperparameter_change_changes_the_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "change",
+    [{"endpoint": {"name": "freesolv", "unit": "logS"}}, {"endpoint": {"name": "solubility", "unit": "mol/L"}},
+     {"replicates": 3}],
+)  # fmt: skip
+def test_the_endpoint_and_the_replicates_are_part_of_the_key(tmp_path: Path, change: dict) -> None:
+    a = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    b = load_config(write(tmp_path, yaml.safe_dump({**BASE, **change}), "b.yaml"))
+    assert a.key_json() != b.key_json()
+
+
+def test_the_selection_margin_decides_only_what_serves_and_stays_out_of_the_key(tmp_path: Path) -> None:
+    a = load_config(write(tmp_path, yaml.safe_dump(BASE)))
+    b = load_config(write(tmp_path, yaml.safe_dump({**BASE, "selection": {"margin": 0.05}}), "b.yaml"))
+    assert a.key_json() == b.key_json()
+    assert (a.selection.margin, b.selection.margin) == (None, 0.05)
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         (
@@ -177,6 +198,28 @@ def test_a_hyperparameter_change_changes_the_key(tmp_path: Path) -> None:
             "model: {family: rf}\ndata: {path: d.csv, target_column: y}\nparams: {n_estimators: 5}",
             "params: unknown top-level key; model settings go under model:",
         ),
+        ("model: {family: rf}\ndata: {path: d.csv, target_column: y}", "endpoint: Field required"),
+        (
+            "endpoint: {name: Solubility, unit: logS}\nmodel: {family: rf}\ndata: {path: d.csv, target_column: y}",
+            "endpoint.name: String should match pattern",
+        ),
+        (
+            "endpoint: {name: s}\nmodel: {family: rf}\ndata: {path: d.csv, target_column: y}",
+            "endpoint.unit: Field required",
+        ),
+        (
+            "endpoint: {name: s, unit: u}\nreplicates: 0\nmodel: {family: rf}\ndata: {path: d.csv, target_column: y}",
+            "replicates: Input should be greater than or equal to 1",
+        ),
+        (
+            "endpoint: {name: s, unit: u}\nreplicates: 21\nmodel: {family: rf}\ndata: {path: d.csv, target_column: y}",
+            "replicates: Input should be less than or equal to 20",
+        ),
+        (
+            "endpoint: {name: s, unit: u}\nselection: {margin: -0.1}\nmodel: {family: rf}\n"
+            "data: {path: d.csv, target_column: y}",
+            "selection.margin: Input should be greater than or equal to 0",
+        ),
         ("model: {family: rf}\nmodel: {family: xgb}", "invalid YAML at line 2: key 'model' appears twice"),
         ("model: [rf", "invalid YAML at line 1: expected ',' or ']'"),
         ("- rf\n- xgb", "expected a mapping of keys at the top level"),
@@ -213,3 +256,18 @@ def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as refused:
         load_config(path)
     assert str(refused.value) == f"{path}: not UTF-8 text (byte 0xe9 on line 2)"
+
+
+def test_the_committed_configs_load_and_agree_on_their_endpoints(project_root: Path) -> None:
+    from trainer.data_file import content_hash, read_snapshot
+    from trainer.endpoints import check_consistent
+
+    paths = sorted((project_root / "configs").rglob("*.yaml"))
+    configs = [load_config(path) for path in paths]
+    assert {(path.parent.name, config.endpoint.name) for path, config in zip(paths, configs, strict=True)} == {
+        ("solubility", "solubility"),
+        ("freesolv", "freesolv"),
+    }
+    hashes = [content_hash(read_snapshot(str(project_root / config.data.path))) for config in configs]
+    check_consistent(list(zip(paths, configs, hashes, strict=True)))
+    assert {config.endpoint.unit for config in configs} == {"logS", "kcal/mol"}

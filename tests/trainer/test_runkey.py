@@ -31,7 +31,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def keys(project: Path) -> dict[str, str]:
     result = {}
     for family in ("rf", "xgb"):
-        config = load_config(project / "configs" / f"{family}.yaml")
+        config = load_config(project / "configs" / "solubility" / f"{family}.yaml")
         data = content_hash((project / config.data.path).read_bytes())
         result[family] = runkey.key_parts(family, config.key_json(), data).run_key
     return result
@@ -47,7 +47,7 @@ def append(path: Path, text: str) -> None:
 
 def test_a_hyperparameter_of_xgb_retrains_only_xgb(project: Path) -> None:
     before = keys(project)
-    config = project / "configs" / "xgb.yaml"
+    config = project / "configs" / "solubility" / "xgb.yaml"
     config.write_text(config.read_text().replace("max_depth: 6", "max_depth: 7"))
     assert changed(before, keys(project)) == {"xgb"}
 
@@ -77,7 +77,7 @@ def test_readme_edits_and_yaml_reformatting_retrain_nothing(project: Path) -> No
     before = keys(project)
     append(project / "README.md", "\nMore words.\n")
     for family in ("rf", "xgb"):
-        path = project / "configs" / f"{family}.yaml"
+        path = project / "configs" / "solubility" / f"{family}.yaml"
         document = yaml.safe_load(path.read_text())
         reordered = dict(reversed(list(document.items())))
         path.write_text("# reformatted\n" + yaml.safe_dump(reordered, default_flow_style=True, sort_keys=False))

@@ -23,16 +23,18 @@ def test_each_epoch_logs_train_and_validation_loss_as_a_step(tiny_fit) -> None:
     model, recorder = tiny_fit
     epochs_run = model.summary()["epochs_run"]
     assert [step for step, _ in recorder.steps] == list(range(1, epochs_run + 1))
-    assert all(set(metrics) == {"train_loss", "valid_loss", "valid_rmse"} for _, metrics in recorder.steps)
-    assert np.isfinite(recorder.series("train_loss")).all()
-    assert recorder.series("train_loss")[-1] < recorder.series("train_loss")[0]
+    assert all(
+        set(metrics) == {"curve_train_loss", "curve_valid_loss", "curve_valid_rmse"} for _, metrics in recorder.steps
+    )
+    assert np.isfinite(recorder.series("curve_train_loss")).all()
+    assert recorder.series("curve_train_loss")[-1] < recorder.series("curve_train_loss")[0]
 
 
 def test_the_best_validation_weights_are_restored(small_split, tiny_params, step_recorder) -> None:
     recorder = step_recorder
     model = transformer.train(tiny_params(tta=0, epochs=8, patience=3), small_split, 3, recorder)
     summary = model.summary()
-    curve = recorder.series("valid_rmse")
+    curve = recorder.series("curve_valid_rmse")
     assert summary["best_epoch"] == int(np.argmin(curve)) + 1
     assert summary["best_valid_rmse"] == pytest.approx(curve.min(), abs=1e-6)
     # With no test-time augmentation, predicting the validation part repeats the best epoch's evaluation.
@@ -128,8 +130,9 @@ def test_bad_model_keys_are_refused_naming_the_key(tmp_path: Path, change: str, 
     assert complaint in str(refusal.value)
 
 
-def test_the_committed_config_is_valid(project_root: Path) -> None:
-    config = load_config(project_root / "configs" / "transformer.yaml")
-    assert config.family == "transformer"
+@pytest.mark.parametrize("endpoint", ["solubility", "freesolv"])
+def test_the_committed_configs_are_valid(project_root: Path, endpoint: str) -> None:
+    config = load_config(project_root / "configs" / endpoint / "transformer.yaml")
+    assert (config.family, config.endpoint.name) == ("transformer", endpoint)
     assert config.params.augment > 0 and config.params.tta > 0, "enumeration is set in the config"
     assert config.params.device == "auto"

@@ -37,6 +37,13 @@ class TrainedModel(Protocol):
     def predict(self, smiles: Sequence[str]) -> np.ndarray:
         """One prediction per SMILES; NaN where a SMILES cannot be featurised."""
 
+    def predict_spread(self, smiles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and the model's own spread around them (trees, SMILES forms); zeros where it has none."""
+
+    def out_of_bag(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Predictions and spread on the molecules it was fitted on, from the parts that did not see each one
+        (a forest's out-of-bag trees), in fitting order; None for a family that holds out a validation part."""
+
     def log_native(self, name: str, sample_smiles: Sequence[str]) -> None:
         """Log the fitted model with its own MLflow flavor and signature in the active run."""
 

@@ -202,7 +202,7 @@ def fit(
                 "valid_loss": float(np.mean(valid_error**2)) / float(network.y_std) ** 2,
                 "valid_rmse": valid_rmse,
             }
-            log_step(metrics, epoch)
+            log_step({f"curve_{name}": value for name, value in metrics.items()}, epoch)
             if valid_rmse < best_rmse:
                 best_rmse, best_epoch, best_state = valid_rmse, epoch, copy.deepcopy(network.state_dict())
             _report(epochs, epoch, params.epochs, metrics, best_rmse, best_epoch, progress)

@@ -223,6 +223,10 @@ class SmilesTransformer:
 
     def predict(self, smiles: Sequence[str]) -> np.ndarray:
         """Mean over the canonical SMILES and `tta` random forms; NaN where RDKit or the tokeniser refuse."""
+        return self.predict_spread(smiles)[0]
+
+    def predict_spread(self, smiles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread over the canonical SMILES and its `tta` random forms."""
         from trainer.models import _transformer_net as net
 
         owners, encoded = [], []
@@ -230,10 +234,15 @@ class SmilesTransformer:
             owners.extend([row] * len(forms))
             encoded.extend(self.vocabulary.encode(tokens, self.params.pooling == "cls") for tokens in forms)
         outputs = net.predict_ids(self.network, encoded, self.params.batch_size, self.device)
-        totals = np.bincount(owners, weights=outputs, minlength=len(smiles))
         counts = np.bincount(owners, minlength=len(smiles))
-        with np.errstate(invalid="ignore"):
-            return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(owners, weights=outputs, minlength=len(smiles)) / counts
+            square = np.bincount(owners, weights=outputs**2, minlength=len(smiles)) / counts
+            spread = np.sqrt(np.maximum(square - mean**2, 0.0))
+        return np.where(counts > 0, mean, np.nan), np.where(counts > 0, spread, np.nan)
+
+    def out_of_bag(self) -> None:
+        return None
 
     def _forms(self, text: Any) -> list[list[str]]:
         canonical = canonical_smiles(text)

@@ -40,7 +40,7 @@ def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> 
     booster.fit(train_x, split.train.y, eval_set=[(valid_x, split.valid.y)], verbose=False)
     curve = booster.evals_result()["validation_0"]["rmse"]
     for step, value in enumerate(curve):
-        log_step({"valid_rmse_curve": value}, step)
+        log_step({"curve_valid_rmse": value}, step)
     return TabularModel(
         estimator=booster,
         features=params.features,

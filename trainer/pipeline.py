@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainer import feature_cache
 from trainer.config import TrainConfig, load_config
 from trainer.lock import exclusive, lock_path
 from trainer.runkey import KeyParts, differences, key_parts
@@ -56,13 +57,15 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
         return _skipped(prepared, found)
     from trainer.data import load_dataset
 
-    # Refused data must leave no trace, so it is validated before the lock creates the store's folder.
+    # Refused data or settings must leave no trace, so they are checked before the lock creates the store's folder.
+    features = feature_cache.for_store(store.uri)
     dataset = load_dataset(prepared.raw, prepared.config.data)
     waiting = f"{prepared.path}: waiting for another training on this store (up to {lock_timeout:g} s)"
     with exclusive(lock_path(store.uri), lock_timeout, on_wait=lambda: say(waiting)):
         if found := store.find_complete(key):
             return _skipped(prepared, found)
-        return _train(prepared, dataset, store)
+        with feature_cache.active(features):
+            return _train(prepared, dataset, store)
 
 
 def explain(prepared: Prepared, store: Store) -> list[str]:

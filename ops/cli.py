@@ -16,7 +16,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import validate
 from ops.dispatch import train_job
-from ops.errors import OpsError
 from ops.host_maintenance import maintenance_job
 from ops.images import (
     ImageRef,
@@ -32,7 +31,7 @@ from ops.maintenance import SnapshotStep, run_maintenance, show_maintenance
 from ops.remote import Polling, SshTarget, SsmTarget, Target, run_or_show
 from ops.snapshots import SnapshotReport, take_snapshot
 from ops.vacuum import vacuum as vacuum_store
-from trainer.errors import BadInput
+from trainer.errors import BadInput, ProjectError
 
 Section = Mapping[str, Any]
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
@@ -42,9 +41,7 @@ def guarded(action: Callable[[], int]) -> int:
     """Run `action` and return its exit code; turn an exception into its exit code and one line on stderr."""
     try:
         return action()
-    except BadInput as error:
-        return _fail(EXIT_BAD_INPUT, error)
-    except OpsError as error:
+    except ProjectError as error:
         return _fail(error.exit_code, error)
     except (BotoCoreError, ClientError) as error:
         return _fail(EXIT_FAILED, error)

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import BadInput, Terminated
+from trainer.errors import BadInput, ProjectError, RunKilled, Terminated
 from trainer.tracking import quiet_mlflow
+from trainer.tracking_server import reach
 
 if TYPE_CHECKING:
     from trainer.pipeline import Outcome
@@ -42,6 +43,10 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
     from trainer.tracking import Store, tracking_uri
 
     uri = tracking_uri()
+    try:
+        reach(uri, _say)
+    except ProjectError as err:
+        return _fail(err.exit_code, err)
     code = EXIT_OK
     for item in prepared:
         store = Store(uri, item.config.experiment)
@@ -52,8 +57,10 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
             print(_describe(skip_or_train(item, store, lock_timeout, _say)), flush=True)
         except BadInput as err:
             code = max(code, _fail(EXIT_BAD_INPUT, _named(item.path, err)))
+        except RunKilled as stop:
+            return _fail(EXIT_FAILED, f"{item.path}: interrupted; its run {stop.run_id} is marked KILLED")
         except (Terminated, KeyboardInterrupt):
-            return _fail(EXIT_FAILED, f"{item.path}: interrupted; a run it had started is marked KILLED")
+            return _fail(EXIT_FAILED, f"{item.path}: interrupted before its run started; no run was written")
         except Exception as err:
             code = max(code, _fail(EXIT_FAILED, f"{item.path}: {_one_line(err)}"))
     return code

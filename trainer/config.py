@@ -7,8 +7,9 @@ formatting, key order, comments and spellings such as `1e-3` versus `0.001` neve
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -89,8 +90,27 @@ class TrainConfig(Strict):
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+# YAML 1.2's float forms that PyYAML, following YAML 1.1, reads as strings: `1e-3` and `1E3` (no dot, or an
+# unsigned exponent) and `.5e-3`. YAML 1.1's own forms (`1.0e-3`, `.5`, `1_000.5`, `.inf`) still match.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)
+    |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*
+    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice instead of silently keeping the last one."""
+    """SafeLoader that reads every YAML number spelling as a number and refuses a key written twice instead of
+    silently keeping the last one."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -100,6 +120,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

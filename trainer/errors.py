@@ -33,9 +33,22 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like KeyboardInterrupt so the active run is marked KILLED."""
 
 
+class RunKilled(BaseException):
+    """An interrupt (SIGTERM or Ctrl-C) ended an active run, which is now marked KILLED."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+def say(message: object) -> None:
+    """A line on stderr, where progress and warnings go; stdout keeps the one-line outcomes."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def say_error(message: object) -> None:
     """The one-line report of a failure, on stderr."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    say(f"error: {message}")
 
 
 def fail(code: int, message: object) -> int:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import BadInput, utf8_text
+from trainer.errors import BadInput, say, utf8_text
 from trainer.models import family_names
 from trainer.registry import CHAMPION, registered_name
+from trainer.tracking import tracking_uri
+from trainer.tracking_server import reach
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,6 +72,7 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
     clashes = [column for column in [*wanted, REASON_COLUMN] if column in frame.columns]
     if clashes:
         raise BadInput(f"--input {input_path}: already has a column {clashes[0]!r}, which the output would overwrite")
+    reach(tracking_uri(), say)
     loaded = _load_models(wanted, all_optional=not model.strip() or model.strip().startswith("@"))
 
     import numpy as np

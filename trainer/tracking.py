@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import Terminated
+from trainer.errors import RunKilled, Terminated
 from trainer.rest_lookup import is_http, newest_finished_run
 from trainer.sqlite_lookup import find_complete_run
 
@@ -36,6 +36,7 @@ def quiet_mlflow() -> None:
     """Keep MLflow's info logs and download progress bars off stderr, where the one-line outcomes go."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -124,16 +125,17 @@ def _finished(condition: str) -> str:
 
 @contextmanager
 def training_run(store: Store, tags: dict[str, str]) -> Iterator[Run]:
-    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C, FAILED otherwise."""
+    """An active MLflow run: FINISHED if the body returns, KILLED on SIGTERM or Ctrl-C (raised as RunKilled),
+    FAILED otherwise."""
     import mlflow
 
     mlflow.set_tracking_uri(store.uri)
     run = mlflow.start_run(experiment_id=store.ensure_experiment(), tags=tags, log_system_metrics=False)
     try:
         yield run
-    except (Terminated, KeyboardInterrupt):
+    except (Terminated, KeyboardInterrupt) as interrupt:
         mlflow.end_run("KILLED")
-        raise
+        raise RunKilled(run.info.run_id) from interrupt
     except BaseException:
         mlflow.end_run("FAILED")
         raise

@@ -161,7 +161,7 @@ def test_sigterm_marks_the_run_killed(make_config, store_uri) -> None:
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert "interrupted; a run it had started is marked KILLED" in stderr
+    assert f"interrupted; its run {running[0]} is marked KILLED" in stderr
     run = MlflowClient(store_uri).get_run(running[0])
     assert run.info.status == "KILLED"
     assert COMPLETE_TAG not in run.data.tags
@@ -254,6 +254,7 @@ def test_the_entrypoint_trains_against_a_real_mlflow_server(make_config, mlflow_
     assert first.returncode == 0, first.stderr
     action, run_id = outcomes(first.stdout)["rf"]
     assert action == "trained"
+    assert len(first.stdout.splitlines()) == 1, "MLflow's 'View run' lines reached stdout"
     again = run_trainer("--config", str(config), env=env)
     assert outcomes(again.stdout)["rf"] == ("skipped", run_id)
     run = MlflowClient(mlflow_server).get_run(run_id)

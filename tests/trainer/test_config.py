@@ -59,7 +59,7 @@ def test_number_spelling_comments_and_explicit_defaults_do_not_change_the_key(tm
 model:
   family: xgb
   max_depth: 4
-  learning_rate: 1.0e-3      # same number, other spelling
+  learning_rate: 1e-3        # same number, the spelling users write
   features: {morgan_size: 1024, morgan_radius: 2}   # radius 2 is the default
   n_estimators: 2000                                 # the default too
 seed: 3
@@ -68,6 +68,32 @@ data: {target_column: logS, path: data/solubility.csv, on_invalid: drop, smiles_
         "spelled.yaml",
     )
     assert load_config(spelled).key_json() == plain.key_json()
+
+
+@pytest.mark.parametrize(
+    ("spelling", "value"),
+    [("1e-3", 0.001), ("1E-3", 0.001), ("1.0e-3", 0.001), ("+1e-3", 0.001), (".001", 0.001), ("1_0e-4", 0.001)],
+)
+def test_every_yaml_number_spelling_is_a_number(tmp_path: Path, spelling: str, value: float) -> None:
+    text = yaml.safe_dump(BASE).replace("learning_rate: 0.001", f"learning_rate: {spelling}")
+    assert f"learning_rate: {spelling}" in text
+    config = load_config(write(tmp_path, text))
+    assert config.params.learning_rate == value
+    assert config.key_json() == load_config(write(tmp_path, yaml.safe_dump(BASE), "plain.yaml")).key_json()
+
+
+def test_whole_numbers_with_underscores_and_exponents_read_as_numbers(tmp_path: Path) -> None:
+    text = yaml.safe_dump(BASE).replace("max_depth: 4", "max_depth: 4\n  n_estimators: 1_500")
+    assert load_config(write(tmp_path, text)).params.n_estimators == 1500
+    exponent = yaml.safe_dump(BASE).replace("max_depth: 4", "max_depth: 4\n  n_estimators: 1E3")
+    with pytest.raises(BadInput, match=r"model.n_estimators: Input should be a valid integer"):
+        load_config(write(tmp_path, exponent, "e.yaml"))
+
+
+def test_a_quoted_number_stays_a_string_and_is_refused(tmp_path: Path) -> None:
+    text = yaml.safe_dump(BASE).replace("learning_rate: 0.001", "learning_rate: '0.001'")
+    with pytest.raises(BadInput, match=r"c.yaml: model.learning_rate: Input should be a valid number"):
+        load_config(write(tmp_path, text))
 
 
 def test_canonical_form_has_every_default_and_sorted_keys(tmp_path: Path) -> None:

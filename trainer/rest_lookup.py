@@ -15,14 +15,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from trainer.errors import BadInput, ProjectError
+from trainer.errors import ProjectError
+from trainer.tracking_server import seconds_setting
 
 TIMEOUT_VARIABLE = "MLFLOW_HTTP_REQUEST_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 120.0
-
-
-def is_http(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
 
 
 def newest_finished_run(uri: str, experiment: str, search_filter: str) -> str | None:
@@ -47,8 +44,9 @@ def _call(uri: str, endpoint: str, body: dict | None) -> dict | None:
     url = f"{uri.rstrip('/')}/api/2.0/mlflow/{endpoint}"
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers=_headers(data is not None))
+    timeout = seconds_setting(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_SECONDS) or None
     try:
-        with urllib.request.urlopen(request, timeout=_timeout()) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as err:
         detail = _error_body(err)
@@ -68,17 +66,6 @@ def _headers(has_body: bool) -> dict[str, str]:
     ):
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     return headers
-
-
-def _timeout() -> float:
-    text = os.environ.get(TIMEOUT_VARIABLE, str(DEFAULT_TIMEOUT_SECONDS))
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise BadInput(f"{TIMEOUT_VARIABLE}: {text!r} is not a number of seconds > 0")
-    return seconds
 
 
 def _error_body(err: urllib.error.HTTPError) -> dict:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.errors import RunKilled, Terminated
-from trainer.rest_lookup import is_http, newest_finished_run
+from trainer.rest_lookup import newest_finished_run
 from trainer.sqlite_lookup import find_complete_run
+from trainer.tracking_server import is_server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -96,7 +97,7 @@ class Store:
         if database := sqlite_path(self.uri):
             return find_complete_run(database, self.experiment, run_key, COMPLETE_TAG)
         condition = f"tags.run_key = '{run_key}' AND tags.{COMPLETE_TAG} = 'true'"
-        if is_http(self.uri):
+        if is_server(self.uri):
             return newest_finished_run(self.uri, self.experiment, _finished(condition))
         found = self._newest(condition)
         return found.info.run_id if found else None

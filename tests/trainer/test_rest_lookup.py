@@ -78,5 +78,5 @@ def test_an_unreachable_server_is_one_error_not_a_long_retry(monkeypatch: pytest
     with pytest.raises(ProjectError, match=rf"^{url}: tracking server unreachable"):
         Store(url, "ai-drug").find_complete("k")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "soon")
-    with pytest.raises(BadInput, match=r"^MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon' is not a number of seconds > 0$"):
+    with pytest.raises(BadInput, match=r"^MLFLOW_HTTP_REQUEST_TIMEOUT: 'soon' is not a number of seconds >= 0$"):
         Store(url, "ai-drug").find_complete("k")

@@ -6,7 +6,6 @@ Imports of the project's modules stay inside the tasks, so `invoke --list` start
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -18,20 +17,46 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 def _refuse_bad_overrides() -> None:
     """Exit 2 with one line for an INVOKE_* variable that invoke would fail to read, with a traceback."""
-    from ops.env_overrides import refused_override
+    if any(name.startswith("INVOKE_") for name in os.environ):
+        from ops.settings import check_overrides
+        from trainer.errors import guard
 
-    if problem := refused_override(ROOT / "invoke.yaml", os.environ):
-        print(f"error: {problem}", file=sys.stderr)
-        raise SystemExit(2)
+        if code := guard(lambda: check_overrides(os.environ) or 0):
+            raise SystemExit(code)
 
 
 _refuse_bad_overrides()
 
 
-def _exit_with(code: int) -> None:
-    """End the task with `code` when it is not 0; the callee has already printed its one-line reason."""
-    if code:
+def _refuse_bad_flags() -> None:
+    from ops.task_flags import refuse_bad_flags
+
+    refuse_bad_flags()
+
+
+_refuse_bad_flags()
+
+
+def _settings(c):
+    """invoke.yaml, with its INVOKE_* overrides, as validated Settings; BadInput names a refused key."""
+    from ops.settings import load_settings
+
+    return load_settings(c.config, os.environ)
+
+
+def _guarded(action, failures=()) -> None:
+    """Run `action` through the one error path; end the task with its exit code when that is not 0."""
+    from trainer.errors import guard
+
+    if code := guard(action, failures):
         raise Exit(code=code)
+
+
+def _ops(c, command, **flags) -> None:
+    """An ops.commands function with the validated settings and `flags`; AWS's errors are one line too."""
+    from ops.commands import FAILURES
+
+    _guarded(lambda: command(_settings(c), **flags), FAILURES)
 
 
 @task(
@@ -46,24 +71,28 @@ def train(c, config=None, explain=False):
     from trainer.cli import run
 
     configs = [os.path.relpath(Path(name).resolve(), ROOT) for name in config or []]
-    os.chdir(ROOT)
-    _exit_with(
-        run(
-            configs,
-            explain=explain,
-            configs_dir=Path(c.train.configs_dir),
-            lock_timeout=c.train.lock_timeout,
-        )
-    )
+
+    def action() -> int:
+        settings = _settings(c).train
+        os.chdir(ROOT)
+        return run(configs, explain=explain, configs_dir=Path(settings.configs_dir), lock_timeout=settings.lock_timeout)
+
+    _guarded(action)
 
 
-@task(help={"host": "Address to serve on.", "port": "Port to serve on."})
-def ui(c, host="127.0.0.1", port=5000):
-    """Serve the MLflow UI on the store that `invoke train` writes to."""
-    from trainer.tracking import server_command
+@task(
+    help={
+        "host": "Address to serve on.",
+        "port": "Port to serve on.",
+        "verbose": "Show MLflow's own start-up lines instead of writing them to .mlflow/ui.log.",
+    }
+)
+def ui(c, host="127.0.0.1", port=5000, verbose=False):
+    """Serve the MLflow UI on the store that `invoke train` writes to; SIGTERM or Ctrl-C stops it."""
+    from trainer.tracking import EMBEDDED_STORE
+    from trainer.ui import serve
 
-    os.chdir(ROOT)
-    c.run(shlex.join(server_command(host, int(port))), pty=sys.stdout.isatty())
+    _guarded(lambda: serve(host, port, verbose=verbose, log=EMBEDDED_STORE / "ui.log"))
 
 
 @task(
@@ -74,9 +103,9 @@ def ui(c, host="127.0.0.1", port=5000):
 )
 def build(c, sha="", dry_run=False):
     """Build the training image of the checked-out commit, tagged registry/owner/name:<sha>."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.build(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
+    _ops(c, commands.build, root=ROOT, sha=sha, dry_run=dry_run)
 
 
 @task(
@@ -87,9 +116,9 @@ def build(c, sha="", dry_run=False):
 )
 def push(c, sha="", dry_run=False):
     """Push the training image of a commit; log in to the registry first."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.push(c.config.image, root=ROOT, sha=sha, dry_run=dry_run))
+    _ops(c, commands.push, root=ROOT, sha=sha, dry_run=dry_run)
 
 
 @task(
@@ -103,9 +132,9 @@ def push(c, sha="", dry_run=False):
 )
 def dispatch(c, sha="", config=None, host="", dry_run=False):
     """Train a commit's image on the host through SSM Run Command (or SSH); exit with the training's code."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.dispatch(c.config, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run))
+    _ops(c, commands.dispatch, root=ROOT, sha=sha, configs=config or [], host=host, dry_run=dry_run)
 
 
 @task(
@@ -119,14 +148,16 @@ def dispatch(c, sha="", config=None, host="", dry_run=False):
 )
 def predict(c, input="", output="", model="", smiles_column="smiles"):
     """Predict every row of a CSV file with registered or logged models; invalid SMILES get a reason."""
-    from ops.cli import guarded
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from trainer.predict import predict_file
 
     def action() -> int:
         print(predict_file(model, input, output, smiles_column).line())
         return 0
 
-    _exit_with(guarded(action))
+    # A model's artifacts in S3 fail with botocore's errors.
+    _guarded(action, (BotoCoreError, ClientError))
 
 
 @task(
@@ -142,9 +173,12 @@ def bench(c, repeats=0, quick=False, out=""):
     from ops.bench import run
     from ops.bench_report import render
 
-    target = Path(out) if out else ROOT / (".bench/quick" if quick else "")
-    results = run(ROOT, target.resolve(), quick=quick, repeats=int(repeats) or None)
-    print(render(results, []))
+    def action() -> int:
+        target = Path(out) if out else ROOT / (".bench/quick" if quick else "")
+        print(render(run(ROOT, target.resolve(), quick=quick, repeats=repeats or None), []))
+        return 0
+
+    _guarded(action)
 
 
 @task(
@@ -156,23 +190,26 @@ def bench(c, repeats=0, quick=False, out=""):
 def test(c, k="", lint=True):
     """Run the test suite, then the linters; fails if either fails."""
     selector = f" -k {k!r}" if k else ""
-    tests = c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty(), warn=True)
-    lint_code = _lint(c) if lint else 0
-    if tests.exited or lint_code:
-        raise Exit(code=tests.exited or lint_code)
+
+    def action() -> int:
+        host = _settings(c).host
+        tests = c.run(f"{sys.executable} -m pytest{selector}", pty=sys.stdout.isatty(), warn=True)
+        lint_code = _lint(host) if lint else 0
+        return tests.exited or lint_code
+
+    _guarded(action)
 
 
 @task(name="lint")
 def lint_task(c):
     """Run every linter: ruff, hadolint, shellcheck, actionlint, terraform fmt, checkov and the compose check."""
-    _exit_with(_lint(c))
+    _guarded(lambda: _lint(_settings(c).host))
 
 
-def _lint(c) -> int:
-    from ops.lint import HostSettings, lint
+def _lint(host) -> int:
+    from ops.lint import lint
 
-    host = c.config.host
-    return lint(ROOT, HostSettings(host.network, host.data_dir, host.tracking_uri))
+    return lint(ROOT, host)
 
 
 @task(
@@ -186,9 +223,9 @@ def _lint(c) -> int:
 )
 def maintenance_run(c, sha="", host="", dry_run=False):
     """Vacuum the MLflow store on the host with MLflow stopped, then snapshot its EBS volume."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.maintenance(c.config, root=ROOT, sha=sha, host=host, dry_run=dry_run))
+    _ops(c, commands.maintenance, root=ROOT, sha=sha, host=host, dry_run=dry_run)
 
 
 @task(
@@ -200,9 +237,9 @@ def maintenance_run(c, sha="", host="", dry_run=False):
 )
 def maintenance_vacuum(c, db="", json=False):
     """Check, back up and VACUUM an SQLite store under the training lock; keep the newest backups."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.vacuum(c.config.maintenance, db=db, json=json))
+    _ops(c, commands.vacuum, db=db, json=json)
 
 
 @task(
@@ -215,9 +252,9 @@ def maintenance_vacuum(c, db="", json=False):
 )
 def maintenance_snapshot(c, reason="manual", database_bytes=None, dry_run=False):
     """Snapshot the EBS volume holding the MLflow store; delete this app's snapshots beyond retention."""
-    from ops import cli
+    from ops import commands
 
-    _exit_with(cli.snapshot(c.config, reason=reason, database_bytes=database_bytes, dry_run=dry_run))
+    _ops(c, commands.snapshot, reason=reason, database_bytes=database_bytes, dry_run=dry_run)
 
 
 ns = Collection(train, ui, predict, build, push, dispatch, bench, test, lint_task)

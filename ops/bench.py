@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from ops import bench_data, bench_limits, bench_plots, bench_report
+from trainer.errors import BadInput
 
 SCALE_FAMILIES = ("rf", "xgb")
 
@@ -81,6 +82,8 @@ QUICK_DATA_EVERY = 4
 def run(root: Path, out: Path, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     """Measure everything, write results.json, tables, figures and the README section; return the results."""
     plan = QUICK if quick else FULL
+    if repeats is not None and repeats < 1:
+        raise BadInput(f"--repeats: {repeats} is not a whole number >= 1")
     if repeats is not None:
         plan = Plan(**{**asdict(plan), "repeats": repeats})
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(root)}

@@ -83,7 +83,7 @@ def _safe(function, molecule) -> float:
 
 def snapshot_hash(path: Path, repeats: int) -> dict[str, Any]:
     """MB/s of the project's snapshot hash (read and sha256) against `sha256sum` on the same file."""
-    from trainer.snapshot import content_hash, read_snapshot
+    from trainer.data_file import content_hash, read_snapshot
 
     project, tool = [], []
     for _ in range(repeats):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ops import validate
 from ops.images import ImageRef
+from ops.settings import AwsSettings
 
 
 @dataclass(frozen=True)
 class ImagePull:
-    """Which image the host pulls and where it reads the registry token; build it with `image_pull`."""
+    """Which image the host pulls and where it reads the registry token."""
 
     image: ImageRef
     region: str
@@ -27,6 +27,6 @@ class ImagePull:
         }
 
 
-def image_pull(image: ImageRef, *, region: str, token_parameter: str) -> ImagePull:
-    """An ImagePull from invoke.yaml's aws values; BadInput names a value that is refused."""
-    return ImagePull(image, validate.region(region), validate.parameter_name(token_parameter))
+def image_pull(image: ImageRef, aws: AwsSettings) -> ImagePull:
+    """An ImagePull of invoke.yaml's aws section."""
+    return ImagePull(image, aws.region, aws.token_parameter)

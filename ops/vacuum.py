@@ -97,15 +97,13 @@ def vacuum(
     busy_timeout: float,
     free_bytes: Callable[[Path], int] | None = None,
 ) -> VacuumReport:
-    """Back up and VACUUM `db` under the training lock; keep the newest `backups_kept` backups.
+    """Back up and VACUUM `db` under the training lock; keep the newest `backups_kept` (at least 1) backups.
 
     `free_bytes(folder)` reads the free space of a folder's filesystem (default: shutil.disk_usage).
     Raises BadInput for a missing or non-SQLite file and VacuumError for every refusal or failure.
     """
     db = db.absolute()
     require_sqlite_file(db)
-    if backups_kept < 1:
-        raise BadInput(f"maintenance.backups_kept: must be at least 1, got {backups_kept}")
     free_bytes = free_bytes or _free_bytes
     require_free_space(db, free_bytes)
     lock = lock_path(f"sqlite:///{db}")

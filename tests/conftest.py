@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# A commit of this checkout, for the tasks that refuse a --sha the repository lacks.
+HEAD_SHA = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 

@@ -23,10 +23,13 @@ import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
 
-from tests.conftest import free_port
+from ops.commands import FAILURES
+from ops.settings import Settings, load_settings
+from tests.conftest import HEAD_SHA, ROOT, free_port
+from trainer.errors import guard
 
 TOKEN = "ghp_TestTokenValue0123456789abcdefXYZ"
-SHA = "0123456789abcdef0123456789abcdef01234567"
+SHA = HEAD_SHA
 
 # Each stand-in appends one JSON line per call to calls.jsonl in its folder. Behaviour is steered by files in
 # that folder (so it works the same under sshd, whose environment the test does not control): <name>_exit holds
@@ -125,10 +128,25 @@ class Standins:
         )
 
 
+def invoke_yaml() -> dict:
+    """invoke.yaml as invoke reads it (sections train, image, aws, dispatch, host, maintenance)."""
+    return yaml.safe_load((ROOT / "invoke.yaml").read_text())
+
+
 @pytest.fixture
-def settings(project_root: Path) -> dict:
-    """invoke.yaml as the tasks read it (sections image, aws, dispatch, host, maintenance)."""
-    return yaml.safe_load((project_root / "invoke.yaml").read_text())
+def settings() -> dict:
+    """invoke.yaml's sections, for a test to change."""
+    return invoke_yaml()
+
+
+def typed(settings: dict) -> Settings:
+    """`settings` validated as the tasks validate invoke.yaml, with no INVOKE_* variable set."""
+    return load_settings(settings, {})
+
+
+def run_command(command: Callable[..., int], settings: dict, **flags: object) -> int:
+    """An ops.commands function as its task runs it: settings validated first, every error one line, exit code."""
+    return guard(lambda: command(typed(settings), **flags), FAILURES)
 
 
 @pytest.fixture

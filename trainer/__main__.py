@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import NoReturn
 
-from trainer.cli import EXIT_BAD_INPUT, run
+from trainer.cli import run
+from trainer.errors import EXIT_BAD_INPUT, say_error
 
 LOCK_TIMEOUT_VARIABLE = "TRAINER_LOCK_TIMEOUT"
 
@@ -17,7 +17,7 @@ class Parser(argparse.ArgumentParser):
     """Refuses a bad flag like every other bad input: one `error:` line and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {message}", file=sys.stderr)
+        say_error(message)
         raise SystemExit(EXIT_BAD_INPUT)
 
 

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import BadInput, ProjectError, RunKilled, Terminated
+from trainer.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    BadInput,
+    ProjectError,
+    RunKilled,
+    Terminated,
+    fail,
+    one_line,
+    say,
+)
 from trainer.tracking import quiet_mlflow
 from trainer.tracking_server import reach
 
 if TYPE_CHECKING:
     from trainer.pipeline import Outcome
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
 
 def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: float) -> int:
     """Exit code: 0 when every config trained or skipped, 2 for bad input, 1 for anything else."""
     signal.signal(signal.SIGTERM, _terminate)
     quiet_mlflow()
-    paths = [Path(name) for name in configs] or sorted(configs_dir.glob("*.yaml"))
-    if not paths:
-        return _fail(EXIT_BAD_INPUT, f"--config: none given and no *.yaml in {configs_dir}")
+    try:
+        paths = config_paths(configs, configs_dir)
+    except BadInput as err:
+        return fail(err.exit_code, err)
 
     from trainer.pipeline import prepare
 
@@ -32,11 +40,11 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
         try:
             prepared.append(prepare(path))
         except BadInput as err:
-            return _fail(EXIT_BAD_INPUT, _named(path, err))
+            return fail(err.exit_code, _named(path, err))
         except (Terminated, KeyboardInterrupt):
-            return _fail(EXIT_FAILED, f"{path}: interrupted before any training started")
+            return fail(EXIT_FAILED, f"{path}: interrupted before any training started")
         except Exception as err:
-            return _fail(EXIT_FAILED, f"{path}: {_one_line(err)}")
+            return fail(EXIT_FAILED, _failed(path, err))
 
     from trainer.pipeline import explain as explain_one
     from trainer.pipeline import skip_or_train
@@ -44,9 +52,9 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
 
     uri = tracking_uri()
     try:
-        reach(uri, _say)
+        reach(uri, say)
     except ProjectError as err:
-        return _fail(err.exit_code, err)
+        return fail(err.exit_code, err)
     code = EXIT_OK
     for item in prepared:
         store = Store(uri, item.config.experiment)
@@ -54,28 +62,45 @@ def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: floa
             if explain:
                 print("\n".join(explain_one(item, store)), flush=True)
                 continue
-            print(_describe(skip_or_train(item, store, lock_timeout, _say)), flush=True)
-        except BadInput as err:
-            code = max(code, _fail(EXIT_BAD_INPUT, _named(item.path, err)))
+            print(_describe(skip_or_train(item, store, lock_timeout, say)), flush=True)
+        except ProjectError as err:
+            code = max(code, fail(err.exit_code, _named(item.path, err)))
         except RunKilled as stop:
-            return _fail(EXIT_FAILED, f"{item.path}: interrupted; its run {stop.run_id} is marked KILLED")
+            return fail(EXIT_FAILED, f"{item.path}: interrupted; its run {stop.run_id} is marked KILLED")
         except (Terminated, KeyboardInterrupt):
-            return _fail(EXIT_FAILED, f"{item.path}: interrupted before its run started; no run was written")
+            return fail(EXIT_FAILED, f"{item.path}: interrupted before its run started; no run was written")
         except Exception as err:
-            code = max(code, _fail(EXIT_FAILED, f"{item.path}: {_one_line(err)}"))
+            code = max(code, fail(EXIT_FAILED, _failed(item.path, err)))
     return code
 
 
-def _named(path: Path, err: BadInput) -> str:
+def config_paths(configs: list[str], configs_dir: Path) -> list[Path]:
+    """The config files asked for, or every *.yaml under `configs_dir`; a name that is no file gets a hint."""
+    if not configs:
+        found = sorted(configs_dir.rglob("*.yaml"))
+        if not found:
+            raise BadInput(f"--config: none given and no *.yaml in {configs_dir}")
+        return found
+    paths = [Path(name) for name in configs]
+    for path in paths:
+        if path.is_dir():
+            raise BadInput(f"--config {path}: is a folder; name a config file in it")
+        if not path.is_file():
+            like = sorted(str(match) for match in configs_dir.rglob(f"{path.stem}.yaml"))
+            hint = f"; did you mean {' or '.join(like)}?" if like else ""
+            raise BadInput(f"--config {path}: no such file{hint}")
+    return paths
+
+
+def _named(path: Path, err: ProjectError) -> str:
     """The refusal, naming the config file first."""
     message = str(err)
     return message if message.startswith(str(path)) else f"{path}: {message}"
 
 
-def _one_line(err: Exception) -> str:
-    """An unexpected error as one line: its type and the first line of its message."""
-    text = str(err).strip()
-    return f"failed: {type(err).__name__}: {text.splitlines()[0] if text else ''}"
+def _failed(path: Path, err: Exception) -> str:
+    """An unexpected error of one config, as one line."""
+    return f"{path}: failed: {one_line(err)}"
 
 
 def _describe(outcome: Outcome) -> str:
@@ -83,15 +108,6 @@ def _describe(outcome: Outcome) -> str:
     if outcome.action == "trained":
         return f"{head}  test RMSE {outcome.test_rmse:.3f}  {outcome.seconds:.1f} s"
     return f"{head}  (a complete run already holds this key)"
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _fail(code: int, message: str) -> int:
-    _say(f"error: {message}")
-    return code
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -12,19 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from trainer.errors import BadInput, utf8_text
 from trainer.models import family_names, load_family
+from trainer.strict import Strict
 
 # Where a run comes from and is filed, not what it computes: left out of the config hash.
 LOCATION_KEYS = (("experiment",), ("data", "path"))
-
-
-class Strict(BaseModel):
-    """Unknown keys and loose types (a string for a number, a bool for an int) are refused."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class ColumnSplit(Strict):

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainer.chem import canonical_smiles
 from trainer.config import ColumnSplit, DataConfig, ScaffoldSplit
-from trainer.errors import BadInput, utf8_text
+from trainer.errors import BadInput
 from trainer.splits import random_split, scaffold_split
+from trainer.table import read_table
 
 HEADER_LINES = 1
 SHOWN_PROBLEMS = 5
@@ -73,18 +75,10 @@ class Dataset:
 
 def load_dataset(raw: bytes, config: DataConfig) -> Dataset:
     """Parse, validate and split; refuses or drops bad rows as `config.on_invalid` says."""
-    import pandas as pd
-
     source = config.path
-    try:
-        frame = pd.read_csv(io.StringIO(utf8_text(raw, source)), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise BadInput(f"{source}: not a readable CSV file ({str(err).splitlines()[0]})") from err
     split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
     needed = [config.smiles_column, config.target_column] + ([split_column] if split_column else [])
-    missing = [name for name in needed if name not in frame.columns]
-    if missing:
-        raise BadInput(f"{source}: no column {missing[0]!r} (columns: {', '.join(frame.columns)})")
+    frame = read_table(raw, source, needed)
     if frame.empty:
         raise BadInput(f"{source}: no rows below the header")
 
@@ -103,9 +97,6 @@ def _validate_rows(
     frame, config: DataConfig, split_column: str | None
 ) -> tuple[dict[str, int], list[float], list[str], list[RejectedRow]]:
     """Canonical SMILES -> first line, targets and split sides of the kept rows, and the rejected rows."""
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
     allowed_sides = {config.split.train_value, config.split.test_value} if split_column else set()
     kept: dict[str, int] = {}
     targets: list[float] = []
@@ -116,10 +107,9 @@ def _validate_rows(
         line = offset + HEADER_LINES + 1
         text, target_text = values[0].strip(), values[1].strip()
         side = values[2] if split_column else ""
-        molecule = Chem.MolFromSmiles(text) if text else None
+        canonical = canonical_smiles(text)
         target = _as_number(target_text)
-        canonical = Chem.MolToSmiles(molecule) if molecule is not None else ""
-        if molecule is None:
+        if canonical is None:
             reason = f"SMILES {text!r} does not parse" if text else "SMILES is empty"
         elif target is None:
             reason = f"target {target_text!r} is not a finite number" if target_text else "target is missing"

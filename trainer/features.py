@@ -18,7 +18,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from trainer import feature_cache
-from trainer.config import Strict
+from trainer.chem import molecule
+from trainer.strict import Strict
 
 # Trees (and scikit-learn's float32 conversion) need finite values below float32's limit.
 VALUE_LIMIT = 1e30
@@ -74,21 +75,18 @@ def feature_names(spec: FeatureSpec) -> list[str]:
 
 
 def _featurize_chunk(smiles: list[str], spec: FeatureSpec) -> np.ndarray:
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
     width = len(feature_names(spec))
     matrix = np.full((len(smiles), width), np.nan)
     generator = _morgan_generator(spec.morgan_radius, spec.morgan_size) if spec.morgan_size else None
     for row, text in enumerate(smiles):
-        molecule = Chem.MolFromSmiles(text) if isinstance(text, str) and text else None
-        if molecule is None:
+        parsed = molecule(text)
+        if parsed is None:
             continue
         values = []
         if generator is not None:
-            values.append(generator.GetCountFingerprintAsNumPy(molecule).astype(float))
+            values.append(generator.GetCountFingerprintAsNumPy(parsed).astype(float))
         if spec.descriptors != "none":
-            values.append(_descriptor_vector(molecule, spec.descriptors))
+            values.append(_descriptor_vector(parsed, spec.descriptors))
         matrix[row] = np.concatenate(values) if values else []
     descriptor_block = matrix[:, spec.morgan_size :]
     descriptor_block[~np.isfinite(descriptor_block) & ~np.isnan(descriptor_block)] = np.nan

@@ -20,6 +20,7 @@ from pathlib import Path
 from trainer.tracking import sqlite_path
 
 POLL_SECONDS = 0.2
+LOCK_NAME = "train.lock"
 
 
 class LockTimeout(Exception):
@@ -30,7 +31,7 @@ def lock_path(tracking_uri: str) -> Path:
     if override := os.environ.get("TRAINER_LOCK_FILE"):
         return Path(override)
     if database := sqlite_path(tracking_uri):
-        return database.parent / "train.lock"
+        return database.parent / LOCK_NAME
     digest = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"ai-drug-train-{digest}.lock"
 

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from trainer import feature_cache
 from trainer.config import TrainConfig, load_config
+from trainer.data_file import content_hash, read_snapshot
 from trainer.lock import exclusive, lock_path
+from trainer.paths import PROJECT
 from trainer.runkey import KeyParts, differences, key_parts
-from trainer.snapshot import content_hash, read_snapshot
-from trainer.tracking import PROJECT, Store
+from trainer.tracking import Store
 
 if TYPE_CHECKING:
     from trainer.data import Dataset

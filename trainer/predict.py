@@ -7,16 +7,17 @@ is bad input (exit 2), and no output file is written then.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import BadInput, say, utf8_text
+from trainer.chem import molecule
+from trainer.errors import BadInput, say
 from trainer.models import family_names
 from trainer.registry import CHAMPION, registered_name
+from trainer.table import read_table
 from trainer.tracking import tracking_uri
 from trainer.tracking_server import reach
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 REASON_COLUMN = "reason"
-MISSING_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,6 @@ def predict_file(model: str, input_path: str, output_path: str, smiles_column: s
 
 
 def _read_input(input_path: str, smiles_column: str) -> pd.DataFrame:
-    import pandas as pd
-
     if not input_path:
         raise BadInput("--input: required (a CSV file with a SMILES column)")
     path = Path(input_path)
@@ -113,14 +111,7 @@ def _read_input(input_path: str, smiles_column: str) -> pd.DataFrame:
         raise BadInput(f"--input {path}: is a folder")
     if not path.is_file():
         raise BadInput(f"--input {path}: no such file")
-    try:
-        text = utf8_text(path.read_bytes(), f"--input {path}")
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise BadInput(f"--input {path}: not a readable CSV file ({str(err).splitlines()[0]})") from err
-    if smiles_column not in frame.columns:
-        raise BadInput(f"--input {path}: no column {smiles_column!r} (columns: {', '.join(frame.columns)})")
-    return frame
+    return read_table(path.read_bytes(), f"--input {path}", [smiles_column])
 
 
 def _checked_output(output_path: str, input_path: Path) -> Path:
@@ -156,7 +147,7 @@ def _load(uri: str):
     from mlflow.exceptions import MlflowException
 
     from trainer.serving import SMILES_COLUMN
-    from trainer.tracking import quiet_mlflow, sqlite_path, tracking_uri
+    from trainer.tracking import NOT_FOUND_CODES, quiet_mlflow, sqlite_path, tracking_uri
 
     quiet_mlflow()
     store = tracking_uri()
@@ -167,7 +158,7 @@ def _load(uri: str):
     try:
         model = mlflow.pyfunc.load_model(uri)
     except MlflowException as err:
-        if err.error_code in MISSING_CODES:
+        if err.error_code in NOT_FOUND_CODES:
             raise BadInput(f"--model {uri}: {str(err).splitlines()[0]}") from err
         raise
     schema = model.metadata.get_input_schema()
@@ -179,16 +170,14 @@ def _load(uri: str):
 def _parse(smiles: list[str]) -> tuple[np.ndarray, list[str]]:
     """A mask of the rows whose SMILES RDKit parses, and a reason for each row that does not."""
     import numpy as np
-    from rdkit import Chem, RDLogger
 
-    RDLogger.DisableLog("rdApp.*")
     valid = np.zeros(len(smiles), dtype=bool)
     reasons = [""] * len(smiles)
     for row, text in enumerate(smiles):
         text = text.strip()
         if not text:
             reasons[row] = "SMILES is empty"
-        elif Chem.MolFromSmiles(text) is None:
+        elif molecule(text) is None:
             reasons[row] = "SMILES does not parse"
         else:
             valid[row] = True

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from trainer.tracking import NOT_FOUND_CODES
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
@@ -62,7 +64,7 @@ def champion(client: MlflowClient, name: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as err:
-        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+        if err.error_code in NOT_FOUND_CODES:
             return None
         raise
 

@@ -14,10 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.paths import PACKAGE, PROJECT, REQUIREMENTS
+
 KEY_SCHEMA = "1"
-PACKAGE = Path(__file__).resolve().parent
-PROJECT = PACKAGE.parent
-REQUIREMENTS = PROJECT / "requirements.txt"
 
 
 @dataclass(frozen=True)

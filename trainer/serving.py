@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -18,9 +17,8 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
 from trainer.models import TrainedModel
+from trainer.paths import PACKAGE, REQUIREMENTS
 
-PACKAGE = Path(__file__).resolve().parent
-REQUIREMENTS = str(PACKAGE.parent / "requirements.txt")
 SMILES_COLUMN = "smiles"
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", SMILES_COLUMN)]),
@@ -50,5 +48,5 @@ def log_pyfunc(model: TrainedModel, name: str, sample_smiles: Sequence[str]) -> 
         code_paths=[str(PACKAGE)],
         signature=SIGNATURE,
         input_example=pd.DataFrame({SMILES_COLUMN: list(sample_smiles[:3])}),
-        pip_requirements=REQUIREMENTS,
+        pip_requirements=str(REQUIREMENTS),
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.errors import RunKilled, Terminated
+from trainer.paths import PROJECT
 from trainer.rest_lookup import newest_finished_run
 from trainer.sqlite_lookup import find_complete_run
 from trainer.tracking_server import is_server
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-PROJECT = Path(__file__).resolve().parent.parent
 EMBEDDED_STORE = PROJECT / ".mlflow"
 COMPLETE_TAG = "run_complete"
+# MLflow's error codes for a run, model, version or alias that is not there: stores and servers differ.
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
 
 
 def tracking_uri() -> str:

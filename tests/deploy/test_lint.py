@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ops.lint import HostSettings, lint
+from ops.lint import lint
+from ops.settings import HostSettings
 
 HOST = HostSettings(network="mlflow_default", data_dir="/opt/mlflow", tracking_uri="http://mlflow:5000")
 

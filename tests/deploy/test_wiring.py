@@ -7,16 +7,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ops.dispatch import train_job
 from ops.images import build_command, image_ref
+from ops.settings import load_settings
+from ops.training_job import train_job
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 def image(invoke_config: dict[str, Any]):
-    settings = invoke_config["image"]
-    return image_ref(settings["registry"], settings["owner"], settings["name"], SHA)
+    return image_ref(load_settings(invoke_config, {}).image, SHA)
 
 
 def test_build_passes_the_commit_as_the_only_build_arg_the_image_declares(invoke_config, training_image) -> None:
@@ -29,17 +29,7 @@ def test_build_passes_the_commit_as_the_only_build_arg_the_image_declares(invoke
 
 
 def test_the_dispatched_container_joins_the_compose_network_and_reaches_the_server(invoke_config, compose) -> None:
-    aws, host = invoke_config["aws"], invoke_config["host"]
-    job = train_job(
-        image(invoke_config),
-        [],
-        region=aws["region"],
-        token_parameter=aws["token_parameter"],
-        data_dir=host["data_dir"],
-        lock_timeout=invoke_config["dispatch"]["lock_timeout"],
-        network=host["network"],
-        tracking_uri=host["tracking_uri"],
-    )
+    job = train_job(image(invoke_config), [], load_settings(invoke_config, {}))
     script = job.script()
     service = compose["services"]["mlflow"]
     container_port = service["ports"][0].split(":")[1]

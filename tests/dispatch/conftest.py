@@ -8,23 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from ops.dispatch import TrainJob, train_job
-from ops.images import image_ref
-from tests.ops_fixtures import SHA, aws_session, managed_instance, no_aws, settings, ssh_server, standins  # noqa: F401 (fixtures)
+from ops.images import ImageRef
+from ops.training_job import TrainJob, train_job
+from tests.ops_fixtures import (  # noqa: F401 (fixtures)
+    SHA,
+    aws_session,
+    invoke_yaml,
+    managed_instance,
+    no_aws,
+    settings,
+    ssh_server,
+    standins,
+    typed,
+)
 
 
 def _job(data_dir: Path, *, configs: tuple[str, ...] = (), lock_timeout: int = 30) -> TrainJob:
     """A training job as invoke.yaml's defaults make it, with the lock in `data_dir`."""
-    return train_job(
-        image_ref("ghcr.io", "ai-drug", "ai-drug-trainer", SHA),
-        configs,
-        region="eu-west-1",
-        token_parameter="/ghcr/ro-token",
-        data_dir=str(data_dir),
-        lock_timeout=lock_timeout,
-        network="mlflow_default",
-        tracking_uri="http://mlflow:5000",
-    )
+    values = invoke_yaml()
+    values["host"]["data_dir"] = str(data_dir)
+    values["dispatch"]["lock_timeout"] = lock_timeout
+    return train_job(ImageRef("ghcr.io", "ai-drug", "ai-drug-trainer", SHA), configs, typed(values))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ops.hostscript import assignment
-from tests.ops_fixtures import shm_files_holding
+from tests.ops_fixtures import SHA, shm_files_holding
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -47,12 +47,12 @@ def test_the_container_joins_the_mlflow_network_with_the_tracking_uri(tmp_path, 
     code, _, err = finish(standins.start(make_job(tmp_path, configs=("xgb", "rf")).script()))
 
     assert code == 0, err
-    image = "ghcr.io/ai-drug/ai-drug-trainer:0123456789abcdef0123456789abcdef01234567"
+    image = f"ghcr.io/ai-drug/ai-drug-trainer:{SHA}"
     start, _end = standins.docker("run")
     assert start["argv"] == [
         *("run", "--rm", "--pull", "never", "--network", "mlflow_default"),
         *("-e", "MLFLOW_TRACKING_URI=http://mlflow:5000"),
-        *("-e", "GIT_SHA=0123456789abcdef0123456789abcdef01234567"),
+        *("-e", f"GIT_SHA={SHA}"),
         *("-e", "MLFLOW_DISABLE_TELEMETRY=true"),
         image,
         *("--config", "configs/xgb.yaml", "--config", "configs/rf.yaml"),
@@ -65,7 +65,7 @@ def test_without_configs_the_container_gets_no_arguments(tmp_path, standins, mak
     code, _, err = finish(standins.start(make_job(tmp_path).script()))
 
     assert code == 0, err
-    assert standins.docker("run")[0]["argv"][-1].endswith(":0123456789abcdef0123456789abcdef01234567")
+    assert standins.docker("run")[0]["argv"][-1].endswith(f":{SHA}")
 
 
 @pytest.mark.parametrize("container_exit", [3, 2, 1])

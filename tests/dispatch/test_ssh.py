@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import cli
-from tests.ops_fixtures import SHA, keygen
+from ops import commands
+from tests.ops_fixtures import SHA, keygen, run_command
 
 
 @pytest.fixture
@@ -18,7 +18,9 @@ def settings(settings: dict, tmp_path: Path) -> dict:
 
 
 def test_dispatch_over_ssh_runs_the_host_script(ssh_server, standins, settings, project_root, capsys):
-    code = cli.dispatch(settings, root=project_root, sha=SHA, configs=["rf"], host=ssh_server.destination)
+    code = run_command(
+        commands.dispatch, settings, root=project_root, sha=SHA, configs=["rf"], host=ssh_server.destination
+    )
 
     shown = capsys.readouterr()
     assert code == 0, shown.err
@@ -37,7 +39,7 @@ def test_dispatch_over_ssh_runs_the_host_script(ssh_server, standins, settings, 
 def test_the_container_exit_code_comes_back_over_ssh(ssh_server, standins, settings, project_root, capsys):
     standins.set("run_exit", 3)
 
-    code = cli.dispatch(settings, root=project_root, sha=SHA, host=ssh_server.destination)
+    code = run_command(commands.dispatch, settings, root=project_root, sha=SHA, host=ssh_server.destination)
 
     assert code == 3
     assert capsys.readouterr().err.splitlines()[-1] == f"ssh {ssh_server.destination}: Failed, exit code 3"
@@ -55,7 +57,7 @@ def test_an_unknown_or_changed_host_key_is_refused(ssh_server, standins, setting
     other = keygen(ssh_server.known_hosts.parent / "other").split()[1]
     ssh_server.known_hosts.write_text(known.format(port=port, other=other))
 
-    code = cli.dispatch(settings, root=project_root, sha=SHA, host=ssh_server.destination)
+    code = run_command(commands.dispatch, settings, root=project_root, sha=SHA, host=ssh_server.destination)
 
     errors = capsys.readouterr().err.splitlines()
     assert code == 1

@@ -9,13 +9,12 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ops import cli, ssm
-from ops.dispatch import train_job
-from ops.images import image_ref
-from ops.remote import Polling, RemoteError
-from tests.ops_fixtures import Sleeps
+from ops import commands, ssm
+from ops.images import ImageRef
+from ops.training_job import train_job
+from ops.transport import Polling, RemoteError
+from tests.ops_fixtures import SHA, Sleeps, invoke_yaml, run_command, typed
 
-SHA = "0123456789abcdef0123456789abcdef01234567"
 INSTANCE = "i-0123456789abcdef0"
 COMMAND = "11111111-2222-3333-4444-555555555555"
 ANY_SEND = {"DocumentName": "AWS-RunShellScript", "Comment": ANY, "Parameters": ANY}
@@ -31,8 +30,13 @@ def test_dispatch_through_moto_sends_the_rendered_script(
     settings["aws"]["instance_id"] = instance
     sleeps = Sleeps()
 
-    code = cli.dispatch(
-        settings, root=project_root, sha=SHA, configs=["xgb"], polling=Polling(interval=10, sleep=sleeps)
+    code = run_command(
+        commands.dispatch,
+        settings,
+        root=project_root,
+        sha=SHA,
+        configs=["xgb"],
+        polling=Polling(interval=10, sleep=sleeps),
     )
 
     assert code == 0
@@ -40,17 +44,8 @@ def test_dispatch_through_moto_sends_the_rendered_script(
     (sent,) = boto3.client("ssm", region_name="eu-west-1").list_commands(InstanceId=instance)["Commands"]
     assert shown.out.strip().endswith(f"SSM command {sent['CommandId']}: Success")
     assert sent["DocumentName"] == "AWS-RunShellScript"
-    assert sent["Comment"] == "train ai-drug-trainer@0123456789ab (xgb)"
-    expected = train_job(
-        image_ref("ghcr.io", "ai-drug", "ai-drug-trainer", SHA),
-        ["xgb"],
-        region="eu-west-1",
-        token_parameter="/ghcr/ro-token",
-        data_dir="/opt/mlflow",
-        lock_timeout=3600,
-        network="mlflow_default",
-        tracking_uri="http://mlflow:5000",
-    ).script()
+    assert sent["Comment"] == f"train ai-drug-trainer@{SHA[:12]} (xgb)"
+    expected = train_job(ImageRef("ghcr.io", "ai-drug", "ai-drug-trainer", SHA), ["xgb"], typed(invoke_yaml())).script()
     assert sent["Parameters"] == {"commands": [expected], "executionTimeout": ["14400"]}
     assert "--config configs/xgb.yaml" in expected and "readonly LOCK_FILE=/opt/mlflow/train.lock" in expected
     assert sleeps == []
@@ -235,7 +230,9 @@ def test_the_task_exits_with_the_remote_exit_code_and_one_line(settings, project
     settings["aws"]["instance_id"] = INSTANCE
 
     with stubber:
-        code = cli.dispatch(settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps()))
+        code = run_command(
+            commands.dispatch, settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps())
+        )
 
     assert code == 3
     assert capsys.readouterr().err.splitlines()[-1] == f"SSM command {COMMAND}: Failed, exit code 3"

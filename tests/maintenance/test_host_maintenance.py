@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ops.dispatch import train_job
-from ops.host_maintenance import MaintenanceJob, maintenance_job
 from ops.host_pull import ImagePull
 from ops.hostscript import TEMPLATES
-from ops.images import ImageRef, image_ref
+from ops.images import ImageRef
+from ops.maintenance_job import MaintenanceJob, maintenance_job
+from ops.training_job import train_job
 from ops.vacuum import VacuumReport
-from tests.ops_fixtures import SHA, Standins, shm_files_holding
+from tests.ops_fixtures import SHA, Standins, invoke_yaml, shm_files_holding, typed
 from trainer.errors import BadInput
 
 IMAGE = f"ghcr.io/ai-drug/ai-drug-trainer:{SHA}"
@@ -37,19 +37,17 @@ REPORT = (
 )
 
 
+IMAGE_REF = ImageRef("ghcr.io", "ai-drug", "ai-drug-trainer", SHA)
+SECTIONS = {"region": "aws", "data_dir": "host"}  # of the keys a test changes; the others are maintenance's
+
+
 def job(data_dir: Path | str, **overrides: object) -> MaintenanceJob:
     """The job as invoke.yaml's defaults make it, for the store in `data_dir`, waiting for nothing."""
-    settings = {
-        "region": "eu-west-1",
-        "token_parameter": "/ghcr/ro-token",
-        "data_dir": str(data_dir),
-        "backups_kept": 4,
-        "lock_timeout": 0,
-        "busy_timeout": 7,
-        "health_url": HEALTH,
-        "health_timeout": 5,
-    }
-    return maintenance_job(image_ref("ghcr.io", "ai-drug", "ai-drug-trainer", SHA), **(settings | overrides))
+    settings = invoke_yaml()
+    settings["maintenance"].update(backups_kept=4, lock_timeout=0, busy_timeout=7, health_timeout=5)
+    for key, value in {"data_dir": str(data_dir), **overrides}.items():
+        settings[SECTIONS.get(key, "maintenance")][key] = value
+    return maintenance_job(IMAGE_REF, typed(settings))
 
 
 @dataclass
@@ -203,12 +201,12 @@ def test_values_reach_docker_as_single_words(host: Host, tmp_path: Path):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("data_dir", "opt/mlflow", "host.data_dir: 'opt/mlflow' is not an absolute path"),
-        ("data_dir", "/opt/$(id)", "host.data_dir: '/opt/$(id)' is not an absolute path"),
-        ("health_url", "http://localhost:5000/$(id)", "maintenance.health_url: "),
-        ("backups_kept", 0, "maintenance.backups_kept: 0 is not a whole number from 1 to 1000"),
-        ("lock_timeout", "60; id", "maintenance.lock_timeout: '60; id' is not a whole number of seconds"),
-        ("region", "eu-west-1 && id", "aws.region: "),
+        ("data_dir", "opt/mlflow", "invoke.yaml: host.data_dir: 'opt/mlflow' is not an absolute path"),
+        ("data_dir", "/opt/$(id)", "invoke.yaml: host.data_dir: '/opt/$(id)' is not an absolute path"),
+        ("health_url", "http://localhost:5000/$(id)", "invoke.yaml: maintenance.health_url: "),
+        ("backups_kept", 0, "invoke.yaml: maintenance.backups_kept: 0 is not a whole number from 1 to 1000"),
+        ("lock_timeout", "60; id", "invoke.yaml: maintenance.lock_timeout: '60; id' is not a whole number of seconds"),
+        ("region", "eu-west-1 && id", "invoke.yaml: aws.region: "),
     ],
 )
 def test_hostile_or_wrong_values_are_bad_input(tmp_path: Path, key: str, value: object, message: str):
@@ -225,16 +223,9 @@ def test_rendered_script_passes_shellcheck(tmp_path: Path):
 
 def test_both_host_scripts_log_in_and_pull_with_the_one_shared_fragment(tmp_path: Path):
     fragment = (TEMPLATES / "host_pull.sh").read_text().rstrip("\n")
-    training = train_job(
-        image_ref("ghcr.io", "ai-drug", "ai-drug-trainer", SHA),
-        (),
-        region="eu-west-1",
-        token_parameter="/ghcr/ro-token",
-        data_dir=str(tmp_path),
-        lock_timeout=0,
-        network="mlflow_default",
-        tracking_uri="http://mlflow:5000",
-    )
+    settings = invoke_yaml()
+    settings["host"]["data_dir"] = str(tmp_path)
+    training = train_job(IMAGE_REF, (), typed(settings))
     for script in (training.script(), job(tmp_path).script()):
         assert script.count(fragment) == 1
         assert "# @" not in script

@@ -13,12 +13,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ops import cli
-from ops.host_maintenance import maintenance_job
-from ops.images import image_ref
-from ops.remote import Polling
+from ops import commands
+from ops.host_pull import ImagePull
+from ops.images import ImageRef
+from ops.maintenance_job import MaintenanceJob
+from ops.transport import Polling
 from tests.maintenance.ec2_account import APP_TAGS, Account
-from tests.ops_fixtures import SHA, Sleeps, Standins
+from tests.ops_fixtures import SHA, Sleeps, Standins, run_command
 
 REPORT = {
     "backup": "/opt/mlflow/mlruns.db.backup-20260601T000000.000000Z",
@@ -80,7 +81,8 @@ def host(account: Account, managed_instance, settings: dict, standins: Standins,
 
 
 def maintain(settings: dict, project_root: Path, **flags: object) -> int:
-    return cli.maintenance(settings, root=project_root, sha=SHA, polling=Polling(interval=1, sleep=Sleeps()), **flags)
+    polling = Polling(interval=1, sleep=Sleeps())
+    return run_command(commands.maintenance, settings, root=project_root, sha=SHA, polling=polling, **flags)
 
 
 def sent_commands(account: Account) -> list[dict]:
@@ -97,10 +99,8 @@ def test_vacuum_on_the_host_then_a_snapshot_of_the_compacted_store(
     shown = capsys.readouterr()
     assert code == 0, shown.err
     (sent,) = sent_commands(account)
-    expected = maintenance_job(
-        image_ref("ghcr.io", "ai-drug", "ai-drug-trainer", SHA),
-        region=account.region,
-        token_parameter="/ghcr/ro-token",
+    expected = MaintenanceJob(
+        pull=ImagePull(ImageRef("ghcr.io", "ai-drug", "ai-drug-trainer", SHA), account.region, "/ghcr/ro-token"),
         data_dir=settings["host"]["data_dir"],
         backups_kept=3,
         lock_timeout=0,
@@ -110,7 +110,7 @@ def test_vacuum_on_the_host_then_a_snapshot_of_the_compacted_store(
     )
     assert sent["Parameters"] == {"commands": [expected.script()], "executionTimeout": ["3600"]}
     assert sent["Comment"] == expected.comment()[:100]
-    assert sent["Comment"].startswith("maintenance ai-drug-trainer@0123456789ab (")
+    assert sent["Comment"].startswith(f"maintenance ai-drug-trainer@{SHA[:12]} (")
     (ran,) = ssm_agent
     assert ran.returncode == 0, ran.stderr
     steps = [" ".join(command[:3]) for command in standins.commands()]
@@ -283,10 +283,13 @@ def test_dry_run_prints_the_script_the_request_and_the_snapshot_plan(host, setti
         ({"sha": ""}, "--sha: '' is not a git commit SHA"),
         ({"sha": "0123456; id"}, "--sha: '0123456; id' is not a git commit SHA"),
         ({"host": "-oProxyCommand=id"}, "--host: "),
-        (("maintenance", "health_url", "http://localhost:5000/$(id)"), "maintenance.health_url: "),
-        (("maintenance", "snapshots_kept", 0), "maintenance.snapshots_kept: 0 is not a whole number from 1 to 1000"),
-        (("maintenance", "execution_timeout", 900), "maintenance.lock_timeout (twice) + busy_timeout + "),
-        (("host", "data_dir", "/opt/mlflow data"), "host.data_dir: "),
+        (("maintenance", "health_url", "http://localhost:5000/$(id)"), "invoke.yaml: maintenance.health_url: "),
+        (
+            ("maintenance", "snapshots_kept", 0),
+            "invoke.yaml: maintenance.snapshots_kept: 0 is not a whole number from 1 to 1000",
+        ),
+        (("maintenance", "execution_timeout", 900), "invoke.yaml: maintenance.lock_timeout (twice) + busy_timeout + "),
+        (("host", "data_dir", "/opt/mlflow data"), "invoke.yaml: host.data_dir: "),
     ],
 )
 def test_bad_input_is_exit_2_with_one_line_and_nothing_sent(settings, project_root, no_aws, capsys, change, message):
@@ -298,7 +301,7 @@ def test_bad_input_is_exit_2_with_one_line_and_nothing_sent(settings, project_ro
         section, key, value = change
         settings[section][key] = value
 
-    code = cli.maintenance(settings, root=project_root, **flags)
+    code = run_command(commands.maintenance, settings, root=project_root, **flags)
 
     shown = capsys.readouterr()
     assert (code, shown.out) == (2, "")

@@ -12,9 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ops.snapshots import SnapshotError, take_snapshot
+from ops.ebs_snapshots import SnapshotError, take_snapshot
 from tests.maintenance.ec2_account import APP_TAGS, Account
-from trainer.errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,8 +132,15 @@ def test_no_volume_found_is_an_error_that_creates_nothing(account: Account):
 
 
 def test_retention_below_one_is_bad_input(account: Account):
-    with pytest.raises(BadInput, match=r"maintenance\.snapshots_kept: must be at least 1, got 0"):
-        snap(account, kept=0)
+    account.volume(APP_TAGS)
+
+    result = run_task(account, INVOKE_MAINTENANCE_SNAPSHOTS_KEPT="0")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: INVOKE_MAINTENANCE_SNAPSHOTS_KEPT: maintenance.snapshots_kept: 0 is not a whole number from 1 to 1000\n"
+    )
+    assert account.snapshot_ids() == set()
 
 
 @pytest.mark.parametrize(
@@ -158,11 +164,12 @@ def test_a_snapshot_that_does_not_complete_deletes_nothing(state: str, message: 
         stub.assert_no_pending_responses()
 
 
-def run_task(account: Account, *args: str) -> subprocess.CompletedProcess[str]:
+def run_task(account: Account, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    overrides = {"INVOKE_AWS_REGION": account.region, "INVOKE_MAINTENANCE_SNAPSHOTS_KEPT": "2", **env}
     return subprocess.run(
         [sys.executable, "-m", "invoke", "maintenance.snapshot", *args],
         cwd=ROOT,
-        env={**os.environ, "INVOKE_AWS_REGION": account.region, "INVOKE_MAINTENANCE_SNAPSHOTS_KEPT": "2"},
+        env={**os.environ, **overrides},
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,11 +9,11 @@ import boto3
 import pytest
 
 from trainer.cli import run
+from trainer.data_file import read_snapshot
 from trainer.errors import BadInput
 from trainer.lock import exclusive, lock_path
 from trainer.pipeline import prepare
 from trainer.provenance import git_sha
-from trainer.snapshot import read_snapshot
 
 
 def test_an_s3_snapshot_hashes_like_the_same_bytes_on_disk(moto_endpoint, make_config, tiny_csv) -> None:

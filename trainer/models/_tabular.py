@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainer.config import Strict
-from trainer.data import SplitData
 from trainer.features import FeatureSpec, featurize
+from trainer.paths import REQUIREMENTS
+from trainer.strict import Strict
+
+if TYPE_CHECKING:
+    from trainer.data import SplitData
 
 
 @dataclass
@@ -35,13 +38,11 @@ class TabularModel:
     def log_native(self, name: str, sample_smiles: Sequence[str]) -> None:
         from mlflow.models import infer_signature
 
-        from trainer.serving import REQUIREMENTS
-
         sample = featurize(sample_smiles[:5], self.features)
         signature = infer_signature(sample, self.estimator.predict(sample))
         flavor = importlib.import_module(f"mlflow.{self.flavor}")
         flavor.log_model(
-            self.estimator, name=name, signature=signature, pip_requirements=REQUIREMENTS, **self.log_options
+            self.estimator, name=name, signature=signature, pip_requirements=str(REQUIREMENTS), **self.log_options
         )
 
     def summary(self) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from trainer.config import Strict
+from trainer.chem import canonical_smiles, molecule
 from trainer.errors import BadInput
+from trainer.strict import Strict
 
 if TYPE_CHECKING:
     from trainer.data import Part, SplitData
@@ -104,7 +105,7 @@ def random_forms(smiles: str, count: int, seed: int) -> list[str]:
 
     if count == 0:
         return [smiles]
-    return [smiles, *Chem.MolToRandomSmilesVect(Chem.MolFromSmiles(smiles), count, randomSeed=int(seed))]
+    return [smiles, *Chem.MolToRandomSmilesVect(molecule(smiles), count, randomSeed=int(seed))]
 
 
 def train(params: Params, split: SplitData, seed: int, log_step: StepLogger) -> SmilesTransformer:
@@ -223,14 +224,8 @@ class SmilesTransformer:
             return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
     def _forms(self, text: Any) -> list[list[str]]:
-        from rdkit import Chem, RDLogger
-
-        RDLogger.DisableLog("rdApp.*")
-        molecule = Chem.MolFromSmiles(text) if isinstance(text, str) and text else None
-        if molecule is None:
-            return []
-        canonical = Chem.MolToSmiles(molecule)
-        if tokenize(canonical) is None:
+        canonical = canonical_smiles(text)
+        if canonical is None or tokenize(canonical) is None:
             return []
         return _usable_tokens(random_forms(canonical, self.params.tta, self.seed + 1))
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
-from trainer.config import Strict
-from trainer.data import SplitData
 from trainer.features import FeatureSpec
 from trainer.models import StepLogger
 from trainer.models._tabular import TabularModel, estimator_arguments, matrices
+from trainer.strict import Strict
+
+if TYPE_CHECKING:
+    from trainer.data import SplitData
 
 
 class Params(Strict):

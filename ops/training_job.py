@@ -1,20 +1,25 @@
-"""The training job that `invoke dispatch` sends to the host: its values, checked, and its host script."""
+"""The training job that `invoke dispatch` sends to the host: its values and its host script."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ops import hostscript, validate
+from ops import hostscript
 from ops.host_pull import ImagePull, image_pull
 from ops.images import ImageRef
+from ops.settings import Settings
+from trainer.errors import BadInput
+from trainer.lock import LOCK_NAME
 
 TEMPLATE = "host_train.sh.tmpl"
+_CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
 class TrainJob:
-    """Everything the host script needs; build it with `train_job`, which validates each value."""
+    """Everything the host script needs; build it with `train_job`."""
 
     pull: ImagePull
     configs: tuple[str, ...]
@@ -49,23 +54,21 @@ class TrainJob:
         return f"train {self.image.name}@{self.image.sha[:12]} ({configs})"
 
 
-def train_job(
-    image: ImageRef,
-    configs: Sequence[str],
-    *,
-    region: str,
-    token_parameter: str,
-    data_dir: str,
-    lock_timeout: object,
-    network: str,
-    tracking_uri: str,
-) -> TrainJob:
-    """A TrainJob from flags and invoke.yaml values; BadInput names the first value that is refused."""
+def train_job(image: ImageRef, configs: Sequence[str], settings: Settings) -> TrainJob:
+    """A TrainJob from --config flags and invoke.yaml's aws, host and dispatch; BadInput names a refused flag."""
     return TrainJob(
-        pull=image_pull(image, region=region, token_parameter=token_parameter),
-        configs=tuple(validate.config_name(name) for name in configs),
-        lock_file=validate.absolute_path(data_dir) + "/train.lock",
-        lock_timeout=validate.wait(lock_timeout, "dispatch.lock_timeout"),
-        network=validate.docker_name(network),
-        tracking_uri=validate.http_url(tracking_uri),
+        pull=image_pull(image, settings.aws),
+        configs=tuple(config_name(name) for name in configs),
+        lock_file=f"{settings.host.data_dir}/{LOCK_NAME}",
+        lock_timeout=settings.dispatch.lock_timeout,
+        network=settings.host.network,
+        tracking_uri=settings.host.tracking_uri,
     )
+
+
+def config_name(value: str, where: str = "--config") -> str:
+    """A training config by name: `xgb`, `xgb.yaml` and `configs/xgb.yaml` all mean configs/xgb.yaml."""
+    name = str(value).removeprefix("configs/").removesuffix(".yaml")
+    if not _CONFIG_NAME.fullmatch(name):
+        raise BadInput(f"{where}: {name!r} is not a config name such as xgb or configs/xgb.yaml")
+    return name

@@ -16,7 +16,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.errors import OpsError
-from trainer.errors import BadInput
 
 APP_TAG = ("App", "ai-drug")
 ROLE_TAG = ("Role", "mlflow-data")
@@ -62,10 +61,9 @@ def take_snapshot(
 ) -> SnapshotReport:
     """Snapshot the MLflow data volume, wait up to `timeout` seconds, then keep this app's newest `kept`.
 
-    `ec2` is a boto3 EC2 client; `database_bytes` goes into a tag (None when the caller does not know it).
+    `ec2` is a boto3 EC2 client; `database_bytes` goes into a tag (None when the caller does not know it);
+    `kept` is at least 1, as invoke.yaml's maintenance.snapshots_kept is checked to be.
     """
-    if kept < 1:
-        raise BadInput(f"maintenance.snapshots_kept: must be at least 1, got {kept}")
     volume_id = find_data_volume(ec2, instance_id)
     tags = snapshot_tags(reason, database_bytes)
     if dry_run:

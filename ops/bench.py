@@ -62,7 +62,7 @@ FULL = Plan(
     featurise_rows=10_000,
     hash_mb=256,
     scale_budget_seconds=900,
-    scale_model={"rf": {"n_estimators": 100}, "xgb": {"n_estimators": 300, "early_stopping_rounds": 30}},
+    scale_model={"rf": {"n_estimators": 50}, "xgb": {"n_estimators": 300, "early_stopping_rounds": 30}},
 )
 QUICK = Plan(
     sizes=(250, 500, 1_000),

@@ -166,16 +166,18 @@ def predict(c, input="", output="", model="", smiles_column="smiles"):
         "quick": "The same code on small sizes and shortened configs (under two minutes).",
         "out": "Folder for bench/results.json, docs/ figures and README.md's section; default: the project"
         " (.bench/quick with --quick).",
+        "epoch_cap": "Train the committed configs for at most this many epochs (where a family has epochs).",
     }
 )
-def bench(c, repeats=0, quick=False, out=""):
+def bench(c, repeats=0, quick=False, out="", epoch_cap=0):
     """Measure scale, featurisation and hash limits, the skip path, training and the feature cache."""
     from ops.bench import run
     from ops.bench_report import render
 
     def action() -> int:
         target = Path(out) if out else ROOT / (".bench/quick" if quick else "")
-        print(render(run(ROOT, target.resolve(), quick=quick, repeats=repeats or None), []))
+        results = run(ROOT, target.resolve(), quick=quick, repeats=repeats or None, epoch_cap=epoch_cap or None)
+        print(render(results, []))
         return 0
 
     _guarded(action)

@@ -54,14 +54,15 @@ class Plan:
     scale_budget_seconds: float
     scale_model: dict[str, dict[str, Any]]
     quick: bool = False
+    epoch_cap: int | None = None
 
 
 FULL = Plan(
     sizes=(1_000, 3_000, 10_000, 30_000, 100_000),
     repeats=5,
-    featurise_rows=10_000,
+    featurise_rows=5_000,
     hash_mb=256,
-    scale_budget_seconds=900,
+    scale_budget_seconds=600,
     scale_model={"rf": {"n_estimators": 50}, "xgb": {"n_estimators": 300, "early_stopping_rounds": 30}},
 )
 QUICK = Plan(
@@ -77,15 +78,22 @@ QUICK = Plan(
 QUICK_MODEL = {"n_estimators": 20, "early_stopping_rounds": 5, "epochs": 2, "patience": 1, "warmup_epochs": 0,
                "augment": 2, "tta": 1}  # fmt: skip
 QUICK_DATA_EVERY = 4
+COPIES = "bench-configs"
 
 
-def run(root: Path, out: Path, quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
-    """Measure everything, write results.json, tables, figures and the README section; return the results."""
+def run(
+    root: Path, out: Path, quick: bool = False, repeats: int | None = None, epoch_cap: int | None = None
+) -> dict[str, Any]:
+    """Measure everything, write results.json, tables, figures and the README section; return the results.
+
+    results.json is rewritten after each section, so a bench stopped part-way still leaves what it measured.
+    """
     plan = QUICK if quick else FULL
-    if repeats is not None and repeats < 1:
-        raise BadInput(f"--repeats: {repeats} is not a whole number >= 1")
-    if repeats is not None:
-        plan = Plan(**{**asdict(plan), "repeats": repeats})
+    for flag, value in (("--repeats", repeats), ("--epoch-cap", epoch_cap)):
+        if value is not None and value < 1:
+            raise BadInput(f"{flag}: {value} is not a whole number >= 1")
+    changes = {"repeats": repeats, "epoch_cap": epoch_cap}
+    plan = Plan(**{**asdict(plan), **{name: value for name, value in changes.items() if value is not None}})
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(root)}
     results: dict[str, Any] = {"machine": _machine(plan)}
     with tempfile.TemporaryDirectory(prefix="ai-drug-bench-") as work_text:
@@ -93,13 +101,16 @@ def run(root: Path, out: Path, quick: bool = False, repeats: int | None = None) 
         configs = _configs(root, work, plan)
         store = work / "store"
         results["training"] = _training(root, configs, store, env)
+        bench_report.save(results, out)
         results["skip"] = _skip(root, configs, store, env, plan.repeats)
+        bench_report.save(results, out)
         snapshots = bench_data.grown_snapshots(root, list(plan.sizes), root / ".bench" / "molecules")
         results["scale"] = _scale(root, configs, snapshots, work, env, plan)
         largest = max(size["rows"] for size in results["scale"]["sizes"])
         results["cache"] = _cache(results["scale"], largest)
+        bench_report.save(results, out)
         molecules = _smiles(snapshots[max(plan.sizes)])[: plan.featurise_rows]
-        results["featurisation"] = bench_limits.featurisation(molecules, min(plan.repeats, 3))
+        results["featurisation"] = bench_limits.featurisation(molecules, min(plan.repeats, 2))
         results["hash"] = bench_limits.snapshot_hash(_hash_file(snapshots[max(plan.sizes)], work, plan.hash_mb), 3)
     bench_report.write(results, out, [path.relative_to(out) for path in bench_plots.draw_all(results, out / "docs")])
     return results
@@ -113,29 +124,35 @@ def _machine(plan: Plan) -> dict[str, Any]:
         "quick": plan.quick,
         "sizes": list(plan.sizes),
         "repeats": plan.repeats,
+        "epoch_cap": plan.epoch_cap,
     }
 
 
 def _configs(root: Path, work: Path, plan: Plan) -> list[Path]:
-    """The committed configs, searched recursively; for a quick run, shortened copies on part of their data."""
+    """The committed configs, searched recursively; for a quick run, shortened copies on part of their data, and
+    with an epoch cap, copies trained for at most that many epochs."""
     committed = sorted((root / "configs").rglob("*.yaml"))
-    if not plan.quick:
+    caps = dict(QUICK_MODEL) if plan.quick else {}
+    if plan.epoch_cap:
+        caps["epochs"] = min(caps.get("epochs", plan.epoch_cap), plan.epoch_cap)
+    if not caps:
         return committed
     from trainer.models import load_family
 
     copies = []
     for path in committed:
         document = yaml.safe_load(path.read_text())
-        data = document["data"]
-        source = Path(data["path"]) if Path(data["path"]).is_absolute() else root / data["path"]
-        lines = source.read_text().splitlines(keepends=True)
-        part = work / "quick-data" / path.relative_to(root / "configs").with_suffix(".csv")
-        part.parent.mkdir(parents=True, exist_ok=True)
-        part.write_text("".join([lines[0], *lines[1::QUICK_DATA_EVERY]]))
-        data["path"] = str(part)
+        if plan.quick:
+            data = document["data"]
+            source = Path(data["path"]) if Path(data["path"]).is_absolute() else root / data["path"]
+            lines = source.read_text().splitlines(keepends=True)
+            part = work / "quick-data" / path.relative_to(root / "configs").with_suffix(".csv")
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_text("".join([lines[0], *lines[1::QUICK_DATA_EVERY]]))
+            data["path"] = str(part)
         fields = load_family(document["model"]["family"]).Params.model_fields
-        document["model"].update({key: value for key, value in QUICK_MODEL.items() if key in fields})
-        copy = work / "quick-configs" / path.relative_to(root / "configs")
+        document["model"].update({key: value for key, value in caps.items() if key in fields})
+        copy = work / COPIES / path.relative_to(root / "configs")
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_text(yaml.safe_dump(document, sort_keys=False))
         copies.append(copy)
@@ -188,11 +205,7 @@ def _training(root: Path, configs: list[Path], store: Path, env: dict[str, str])
 def _shown(path: Path, root: Path) -> str:
     """A config as the README names it: its place under configs/ (a quick copy is named after its original)."""
     parts = path.parts
-    return (
-        str(Path("configs", *parts[parts.index("quick-configs") + 1 :]))
-        if "quick-configs" in parts
-        else str(path.relative_to(root))
-    )
+    return str(Path("configs", *parts[parts.index(COPIES) + 1 :])) if COPIES in parts else str(path.relative_to(root))
 
 
 def _skip(root: Path, configs: list[Path], store: Path, env: dict[str, str], repeats: int) -> dict[str, Any]:

@@ -10,12 +10,18 @@ from typing import Any
 BEGIN, END = "<!-- bench:begin (written by invoke bench) -->", "<!-- bench:end -->"
 
 
-def write(results: dict[str, Any], out: Path, figures: list[Path]) -> str:
-    """Write `out`/bench/results.json and tables.md, and the section of `out`/README.md when it has the markers."""
+def save(results: dict[str, Any], out: Path) -> None:
+    """results.json as measured so far."""
     folder = out / "bench"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(_finite(results), indent=2, allow_nan=False) + "\n")
+
+
+def write(results: dict[str, Any], out: Path, figures: list[Path]) -> str:
+    """Write `out`/bench/results.json and tables.md, and the section of `out`/README.md when it has the markers."""
+    save(results, out)
     tables = render(results, figures)
+    folder = out / "bench"
     (folder / "tables.md").write_text(tables + "\n")
     readme = out / "README.md"
     if readme.is_file():
@@ -42,7 +48,12 @@ def render(results: dict[str, Any], figures: list[Path]) -> str:
     sections = [
         f"Measured on {machine['cores']} cores, Python {machine['python']}"
         f"{' (quick run: small sizes, shortened configs)' if machine['quick'] else ''}; "
-        f"medians of {machine['repeats']} interleaved runs where a command is timed.",
+        f"medians of {machine['repeats']} interleaved runs where a command is timed"
+        + (
+            f"; the committed configs trained for at most {machine['epoch_cap']} epochs."
+            if machine["epoch_cap"]
+            else "."
+        ),
         _training(results["training"]),
         _skip(results["skip"]),
         _scale(results["scale"]),

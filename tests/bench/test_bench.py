@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ops import bench, bench_data
 from ops.bench_report import BEGIN, END
@@ -128,3 +129,17 @@ def test_grown_molecules_are_unique_nested_and_carry_crippen_logp(tmp_path: Path
     with pytest.raises(ValueError, match="only"):
         bench_data.grow(["ClC(Cl)(Cl)Cl"], 2)  # no hydrogen to replace
     assert len(bench_data.grow(["CCO", "CCC", "CCN"], 2)) == 2
+
+
+def test_an_epoch_cap_shortens_only_the_families_that_have_epochs(tmp_path: Path) -> None:
+    plan = bench.Plan(**{**bench.asdict(bench.FULL), "epoch_cap": 3})
+    copies = bench._configs(ROOT, tmp_path, plan)
+    committed = sorted((ROOT / "configs").rglob("*.yaml"))
+    assert [bench._shown(copy, ROOT) for copy in copies] == [str(path.relative_to(ROOT)) for path in committed]
+    for copy, original in zip(copies, committed, strict=True):
+        before, after = yaml.safe_load(original.read_text()), yaml.safe_load(copy.read_text())
+        if "epochs" in before["model"]:
+            assert after["model"] == {**before["model"], "epochs": 3}
+        else:
+            assert after == before
+    assert bench._configs(ROOT, tmp_path, bench.FULL) == committed

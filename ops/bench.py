@@ -342,13 +342,17 @@ def _scale_configs(
 
 
 def _predicted_seconds(done: list[dict[str, Any]], size: int) -> float:
-    """Extrapolated from the sizes measured so far along their own log-log slope (linear from one point)."""
+    """Each step extrapolated from the sizes measured so far along its own log-log slope (kept within 0 to 2;
+    linear from one point), plus the rest of the last process (start-up, imports) as it was."""
     if not done:
         return 0.0
-    rows = [item["rows"] for item in done]
-    seconds = [item["process_seconds"] for item in done]
-    exponent = slope(rows, seconds) if len(done) > 1 else 1.0
-    return seconds[-1] * (size / rows[-1]) ** max(exponent, 1.0)
+    rows, last = [item["rows"] for item in done], done[-1]
+    growth = size / last["size"]
+    predicted = last["process_seconds"] - sum(step["seconds"] for step in last["steps"].values())
+    for name, step in last["steps"].items():
+        exponent = slope(rows, [item["steps"][name]["seconds"] for item in done]) if len(done) > 1 else 1.0
+        predicted += step["seconds"] * growth ** min(max(exponent, 0.0), 2.0)
+    return predicted
 
 
 def slope(x: list[float], y: list[float]) -> float:

@@ -164,13 +164,24 @@ def predict(c, input="", output="", model="", smiles_column="smiles", endpoint="
     _guarded(action, (BotoCoreError, ClientError))
 
 
-@task(help={"repeats": "How many times each timed command runs (the median is reported)."})
-def bench(c, repeats=5):
-    """Measure model quality, training time, the skip path and featurisation; print Markdown tables."""
+@task(
+    help={
+        "repeats": "How many times each timed command runs (the median is reported); default 5, 2 with --quick.",
+        "quick": "The same code on small sizes and shortened configs (under two minutes).",
+        "out": "Folder for bench/results.json, docs/ figures and README.md's section; default: the project"
+        " (.bench/quick with --quick).",
+        "epoch_cap": "Train the committed configs for at most this many epochs (where a family has epochs).",
+    }
+)
+def bench(c, repeats=0, quick=False, out="", epoch_cap=0):
+    """Measure scale, featurisation and hash limits, the skip path, training and the feature cache."""
     from ops.bench import run
+    from ops.bench_report import render
 
     def action() -> int:
-        print(run(ROOT, int(repeats)))
+        target = Path(out) if out else ROOT / (".bench/quick" if quick else "")
+        results = run(ROOT, target.resolve(), quick=quick, repeats=repeats or None, epoch_cap=epoch_cap or None)
+        print(render(results, []))
         return 0
 
     _guarded(action)

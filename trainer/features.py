@@ -6,14 +6,17 @@ and report the failures. Large batches are spread over processes: the descriptor
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from trainer import feature_cache
 from trainer.chem import molecule
 from trainer.cpus import allowed_cpus
 from trainer.strict import Strict
@@ -42,6 +45,22 @@ class FeatureSpec(Strict):
 
 def featurize(smiles: Sequence[str], spec: FeatureSpec) -> np.ndarray:
     """A float64 matrix, one row per SMILES, NaN rows for SMILES that do not parse."""
+    if stored := feature_cache.current():
+        compute = lambda: _featurize(smiles, spec)  # noqa: E731
+        return stored.get_or_compute(smiles, spec.model_dump_json(), featuriser_code(), compute)
+    return _featurize(smiles, spec)
+
+
+@cache
+def featuriser_code() -> str:
+    """What the features depend on besides molecules and spec: this module's bytes and the libraries it calls."""
+    import rdkit
+
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return f"{source} rdkit {rdkit.__version__} numpy {np.__version__}"
+
+
+def _featurize(smiles: Sequence[str], spec: FeatureSpec) -> np.ndarray:
     workers = min(allowed_cpus(), len(smiles) // CHUNK + 1)
     if len(smiles) < PARALLEL_FROM or workers < 2:
         return _featurize_chunk(list(smiles), spec)

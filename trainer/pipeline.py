@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainer import feature_cache
 from trainer.claim import one_training
 from trainer.config import TrainConfig, load_config
 from trainer.data_file import content_hash, read_snapshot
@@ -61,14 +62,16 @@ def skip_or_train(prepared: Prepared, store: Store, lock_timeout: float, say: Ca
     from trainer.diskspace import require_free_space
     from trainer.models import check_family
 
-    # Refused data or params must leave no trace: validated before the lock creates the store's folder.
+    # Refused data, params or settings must leave no trace: checked before the lock creates the store's folder.
+    features = feature_cache.for_store(store.uri)
     dataset = load_dataset(prepared.raw, prepared.config.data)
     check_family(prepared.config.family, prepared.config.params, prepared.config.seed)
     require_free_space(store.uri)
     with one_training(store.uri, key, lock_timeout, tell=lambda message: say(f"{prepared.path}: {message}")):
         if found := store.find_complete(key):
             return _skipped(prepared, found)
-        return _train(prepared, dataset, store)
+        with feature_cache.active(features):
+            return _train(prepared, dataset, store)
 
 
 def explain(prepared: Prepared, store: Store) -> list[str]:

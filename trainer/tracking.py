@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from trainer.errors import RunKilled, Terminated
 from trainer.paths import PROJECT
+from trainer.rest_lookup import newest_finished_run
 from trainer.sqlite_lookup import find_complete_run
+from trainer.tracking_server import is_server
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -102,7 +104,10 @@ class Store:
         """The id of the newest FINISHED run that holds `run_key` and the completion tag."""
         if database := sqlite_path(self.uri):
             return find_complete_run(database, self.experiment, run_key, COMPLETE_TAG)
-        found = self._newest(f"tags.run_key = '{run_key}' AND tags.{COMPLETE_TAG} = 'true'")
+        condition = f"tags.run_key = '{run_key}' AND tags.{COMPLETE_TAG} = 'true'"
+        if is_server(self.uri):
+            return newest_finished_run(self.uri, self.experiment, _finished(condition))
+        found = self._newest(condition)
         return found.info.run_id if found else None
 
     def newest_of_family(self, family: str, endpoint: str) -> Run | None:
@@ -117,11 +122,15 @@ class Store:
             return None
         runs = self.client.search_runs(
             [experiment_id],
-            f"{condition} AND attributes.status = 'FINISHED'",
+            _finished(condition),
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
         return runs[0] if runs else None
+
+
+def _finished(condition: str) -> str:
+    return f"{condition} AND attributes.status = 'FINISHED'"
 
 
 @contextmanager

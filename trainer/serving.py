@@ -9,8 +9,6 @@ loads and predicts on new molecules anywhere the pinned requirements are install
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Sequence
 
 import mlflow
@@ -35,30 +33,26 @@ SIGNATURE = ModelSignature(
 )
 
 
-# At class creation MLflow asks for predict() type hints, under a warnings filter of its own that no caller
-# can override; the explicit SIGNATURE is what validates input here, so the request is kept off stderr.
-with contextlib.redirect_stderr(io.StringIO()):
+class SmilesModel(mlflow.pyfunc.PythonModel):
+    """Wraps the replicates of any family; unparseable SMILES get NaN and an empty in_domain."""
 
-    class SmilesModel(mlflow.pyfunc.PythonModel):
-        """Wraps the replicates of any family; unparseable SMILES get NaN and an empty in_domain."""
+    def __init__(self, model: Ensemble) -> None:
+        self.model = model
 
-        def __init__(self, model: Ensemble) -> None:
-            self.model = model
-
-        def predict(self, context, model_input, params=None):
-            smiles = pd.DataFrame(model_input)[SMILES_COLUMN].astype(str).tolist()
-            found = self.model.describe(smiles)
-            known = np.isfinite(found.mean)
-            return pd.DataFrame(
-                {
-                    "prediction": found.mean,
-                    "std": found.std,
-                    "lower": found.lower,
-                    "upper": found.upper,
-                    "similarity": found.similarity,
-                    "in_domain": pd.array(np.where(known, found.in_domain, None), dtype="boolean"),
-                }
-            )
+    def predict(self, context: object, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        smiles = pd.DataFrame(model_input)[SMILES_COLUMN].astype(str).tolist()
+        found = self.model.describe(smiles)
+        known = np.isfinite(found.mean)
+        return pd.DataFrame(
+            {
+                "prediction": found.mean,
+                "std": found.std,
+                "lower": found.lower,
+                "upper": found.upper,
+                "similarity": found.similarity,
+                "in_domain": pd.array(np.where(known, found.in_domain, None), dtype="boolean"),
+            }
+        )
 
 
 def log_pyfunc(model: Ensemble, name: str, sample_smiles: Sequence[str]) -> ModelInfo:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -17,7 +18,7 @@ NAME = registered_name("demo", "rf")
 
 
 class Constant(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
+    def predict(self, context: object, model_input: pd.DataFrame, params: dict | None = None) -> list[float]:
         return [0.0] * len(model_input)
 
 

@@ -197,7 +197,7 @@ def test_no_tracking_store_is_bad_input_and_creates_none(
 class OldStyle(mlflow.pyfunc.PythonModel):
     """A model as stores from before endpoints hold them: one `prediction` column, no uncertainty."""
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context: object, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return pd.DataFrame({"prediction": [1.5] * len(model_input)})
 
 

@@ -12,40 +12,24 @@ from mlflow import MlflowClient
 
 from tests.conftest import free_port
 from tests.trainer.conftest import ROOT, run_trainer
-from tests.trainer.test_sqlite_lookup import mlflow_answer
+from tests.trainer.test_sqlite_lookup import mlflow_answer, write_lookup_cases
 from trainer.errors import BadInput, ProjectError
-from trainer.tracking import COMPLETE_TAG, Store
+from trainer.tracking import Store
 
 
 def test_rest_look_up_agrees_with_mlflow_search_on_a_real_server(mlflow_server: str) -> None:
     client = MlflowClient(mlflow_server)
     name, other_name = f"ai-drug-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
     experiment, other = client.create_experiment(name), client.create_experiment(other_name)
-    cases = {
-        "finished-complete": (experiment, "FINISHED", True, False),
-        "failed-complete": (experiment, "FAILED", True, False),
-        "killed-complete": (experiment, "KILLED", True, False),
-        "running-complete": (experiment, "RUNNING", True, False),
-        "finished-incomplete": (experiment, "FINISHED", False, False),
-        "deleted": (experiment, "FINISHED", True, True),
-        "other-experiment": (other, "FINISHED", True, False),
-    }
-    for key, (experiment_id, status, complete, deleted) in cases.items():
-        run = client.create_run(experiment_id, tags={"run_key": key, **({COMPLETE_TAG: "true"} if complete else {})})
-        if status != "RUNNING":
-            client.set_terminated(run.info.run_id, status)
-        if deleted:
-            client.delete_run(run.info.run_id)
-    newer = client.create_run(experiment, tags={"run_key": "finished-complete", COMPLETE_TAG: "true"})
-    client.set_terminated(newer.info.run_id, "FINISHED")
+    cases, newer = write_lookup_cases(client, experiment, other)
 
     store = Store(mlflow_server, name)
     for key in [*cases, "never-seen"]:
         assert store.find_complete(key) == mlflow_answer(client, experiment, key), key
-    assert store.find_complete("finished-complete") == newer.info.run_id
+    assert store.find_complete("finished-complete") == newer
     assert Store(mlflow_server, other_name).find_complete("other-experiment") is not None
     assert Store(mlflow_server, "no-such-experiment").find_complete("finished-complete") is None
-    assert Store(mlflow_server + "/", name).find_complete("finished-complete") == newer.info.run_id
+    assert Store(mlflow_server + "/", name).find_complete("finished-complete") == newer
 
 
 def test_the_server_skip_path_imports_no_mlflow(make_config, mlflow_server: str) -> None:

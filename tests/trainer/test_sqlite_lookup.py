@@ -20,11 +20,10 @@ def mlflow_answer(client: MlflowClient, experiment_id: str, key: str) -> str | N
     return runs[0].info.run_id if runs else None
 
 
-def test_sqlite_look_up_agrees_with_mlflow_search(tmp_path: Path) -> None:
-    database = tmp_path / "mlflow.db"
-    client = MlflowClient(f"sqlite:///{database}")
-    experiment = client.create_experiment("ai-drug", artifact_location=(tmp_path / "a").as_uri())
-    other = client.create_experiment("other", artifact_location=(tmp_path / "b").as_uri())
+# Each run key names the case it tests: (experiment, status, completion tag written, deleted).
+def write_lookup_cases(client: MlflowClient, experiment: str, other: str) -> tuple[list[str], str]:
+    """Runs of every kind a skip look-up must tell apart, plus a newer complete run of the first key; the keys and
+    that newer run's id."""
     cases = {
         "finished-complete": (experiment, "FINISHED", True, False),
         "failed-complete": (experiment, "FAILED", True, False),
@@ -42,11 +41,20 @@ def test_sqlite_look_up_agrees_with_mlflow_search(tmp_path: Path) -> None:
             client.delete_run(run.info.run_id)
     newer = client.create_run(experiment, tags={"run_key": "finished-complete", COMPLETE_TAG: "true"})
     client.set_terminated(newer.info.run_id, "FINISHED")
+    return list(cases), newer.info.run_id
+
+
+def test_sqlite_look_up_agrees_with_mlflow_search(tmp_path: Path) -> None:
+    database = tmp_path / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{database}")
+    experiment = client.create_experiment("ai-drug", artifact_location=(tmp_path / "a").as_uri())
+    other = client.create_experiment("other", artifact_location=(tmp_path / "b").as_uri())
+    cases, newer = write_lookup_cases(client, experiment, other)
 
     for key in [*cases, "never-seen"]:
         expected = mlflow_answer(client, experiment, key)
         assert find_complete_run(database, "ai-drug", key, COMPLETE_TAG) == expected, key
-    assert find_complete_run(database, "ai-drug", "finished-complete", COMPLETE_TAG) == newer.info.run_id
+    assert find_complete_run(database, "ai-drug", "finished-complete", COMPLETE_TAG) == newer
     assert find_complete_run(database, "other", "other-experiment", COMPLETE_TAG) is not None
 
 

@@ -78,6 +78,7 @@ QUICK = Plan(
 QUICK_MODEL = {"n_estimators": 20, "early_stopping_rounds": 5, "epochs": 2, "patience": 1, "warmup_epochs": 0,
                "augment": 2, "tta": 1}  # fmt: skip
 QUICK_DATA_EVERY = 4
+QUICK_REPLICATES = 2  # enough for the ensemble, its spread and the replicates' sd
 COPIES = "bench-configs"
 
 
@@ -143,6 +144,7 @@ def _configs(root: Path, work: Path, plan: Plan) -> list[Path]:
     for path in committed:
         document = yaml.safe_load(path.read_text())
         if plan.quick:
+            document["replicates"] = min(document.get("replicates", 1), QUICK_REPLICATES)
             data = document["data"]
             source = Path(data["path"]) if Path(data["path"]).is_absolute() else root / data["path"]
             lines = source.read_text().splitlines(keepends=True)

@@ -358,6 +358,7 @@ def _scale_configs(
         for size, snapshot in snapshots.items():
             scaled = {
                 "experiment": "bench-scale",
+                "endpoint": {"name": "logp", "unit": "logP"},
                 "seed": document.get("seed", 0),
                 "data": {
                     "path": str(snapshot),

@@ -139,6 +139,7 @@ def write_config(tmp_path: Path, tiny_data: Path) -> WriteConfig:
     def write(family: str, name: str, experiment: str, seed: int = 0, **params: object) -> Path:
         document = {
             "experiment": experiment,
+            "endpoint": {"name": "solubility", "unit": "logS"},
             "seed": seed,
             "data": {"path": str(tiny_data), "target_column": "logS", "on_invalid": "drop"},
             "model": {"family": family, **TINY_PARAMS[family], **params},

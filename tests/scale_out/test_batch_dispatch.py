@@ -40,6 +40,7 @@ def checkout(tmp_path: Path, tiny_data: Path) -> tuple[Path, str]:
     for name, family, seed in (("a", "xgb", 11), ("b", "rf", 11), ("c", "xgb", 12)):
         document = {
             "experiment": "batch",
+            "endpoint": {"name": "solubility", "unit": "logS"},
             "seed": seed,
             "data": {"path": str(tiny_data), "target_column": "logS", "on_invalid": "drop"},
             "model": {"family": family, **TINY_PARAMS[family]},

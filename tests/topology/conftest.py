@@ -186,6 +186,7 @@ def _image_folder(folder: Path) -> tuple[Path, list[str], str]:
     (app / "configs").mkdir(parents=True)
     for family, params in TINY.items():
         document = {
+            "endpoint": {"name": "solubility", "unit": "logS"},
             "data": {"path": "data/tiny.csv", "target_column": "logS", "on_invalid": "drop"},
             "model": {"family": family, **params},
         }

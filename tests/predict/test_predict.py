@@ -213,7 +213,11 @@ def test_a_model_registered_before_endpoints_still_predicts_and_stays_out_of_the
     signature = ModelSignature(Schema([ColSpec("string", "smiles")]), Schema([ColSpec("double", "prediction")]))
     with mlflow.start_run(experiment_id=client.get_experiment_by_name("ai-drug").experiment_id):
         logged = mlflow.pyfunc.log_model(
-            name="pyfunc", python_model=OldStyle(), signature=signature, pip_requirements=[]
+            name="pyfunc",
+            python_model=OldStyle(),
+            signature=signature,
+            input_example=pd.DataFrame({"smiles": ["CCO"]}),
+            pip_requirements=[],
         )
     client.create_registered_model("ai-drug-xgb")  # the old name: no endpoint, unit or family tags
     version = client.create_model_version("ai-drug-xgb", logged.model_uri, model_id=logged.model_id).version

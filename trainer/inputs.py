@@ -6,6 +6,7 @@ Both parts carry the snapshot's data hash as their digest (MLflow keeps 36 chara
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import PurePosixPath
 
@@ -36,4 +37,20 @@ def log_snapshot(location: str, data_hash: str, split: SplitData, smiles_column:
                 name=f"{PurePosixPath(location).name} ({context})",
                 digest=data_hash[:DIGEST_LENGTH],
             )
-        mlflow.log_input(dataset, context=context)
+        _log_input(dataset, context)
+
+
+def _log_input(dataset: object, context: str) -> None:
+    """Two runs that log the same snapshot at once race in the server's get-or-create of its dataset row, and one
+    gets a unique-key error; the row exists then, so another try links it to the run."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(3):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as err:
+            if attempt == 2 or "unique" not in str(err).lower():
+                raise
+            time.sleep(0.5 * (attempt + 1))

@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
+import csv
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ops.mlflow_server import mlflow_server as mlflow_server_at
+
 ROOT = Path(__file__).resolve().parent.parent
 # A commit of this checkout, for the tasks that refuse a --sha the repository lacks.
 HEAD_SHA = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+SNAPSHOT = ROOT / "data" / "solubility.csv"
+# Model params for the tiny snapshot: each family trains in a second or two.
+TINY_PARAMS = {
+    "rf": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 8},
+    "xgb": {
+        "features": {"morgan_size": 64, "descriptors": "properties"},
+        "n_estimators": 40,
+        "early_stopping_rounds": 5,
+    },
+    "transformer": {
+        "d_model": 64,
+        "heads": 2,
+        "layers": 2,
+        "feedforward": 64,
+        "epochs": 3,
+        "warmup_epochs": 1,
+        "augment": 2,
+        "tta": 2,
+        "device": "cpu",
+    },
+}
+
+
+def write_tiny_snapshot(path: Path) -> Path:
+    """Every 16th molecule of the solubility snapshot (81 rows, both splits) into `path`."""
+    with SNAPSHOT.open() as handle:
+        rows = list(csv.reader(handle))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([rows[0], *rows[1::16]])
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -58,42 +89,5 @@ _AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "A
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a SQLite backend, shared by the whole session."""
     home = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{home / 'mlruns.db'}",
-        "--artifacts-destination", (home / "artifacts").as_uri(),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, server, home / "server.log")
+    with mlflow_server_at(f"sqlite:///{home / 'mlruns.db'}", home) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_health(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {server.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"mlflow server at {url} not healthy after {timeout} s")

@@ -24,8 +24,9 @@ import yaml
 from botocore.awsrequest import AWSResponse
 
 from ops.commands import FAILURES
+from ops.mlflow_server import free_port
 from ops.settings import Settings, load_settings
-from tests.conftest import HEAD_SHA, ROOT, free_port
+from tests.conftest import HEAD_SHA, ROOT
 from trainer.errors import guard
 
 TOKEN = "ghp_TestTokenValue0123456789abcdefXYZ"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,21 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-TINY_PARAMS = {
-    "rf": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 8},
-    "xgb": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 40},
-    "transformer": {
-        "d_model": 64,
-        "heads": 2,
-        "layers": 2,
-        "feedforward": 64,
-        "epochs": 3,
-        "warmup_epochs": 1,
-        "augment": 2,
-        "tta": 2,
-        "device": "cpu",
-    },
-}
+from tests.conftest import TINY_PARAMS, write_tiny_snapshot
 
 
 @dataclass(frozen=True)
@@ -43,11 +28,7 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, project_root: Path) 
     from trainer.tracking import Store
 
     home = tmp_path_factory.mktemp("predict-store")
-    with (project_root / "data" / "solubility.csv").open() as handle:
-        rows = list(csv.reader(handle))
-    data = home / "tiny.csv"
-    with data.open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([rows[0], *rows[1::16]])
+    data = write_tiny_snapshot(home / "tiny.csv")
     uri = f"sqlite:///{home / 'store' / 'mlflow.db'}"
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri

@@ -6,7 +6,6 @@ folder that user owns. Where PostgreSQL is not installed (Debian: postgresql-15)
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import subprocess
@@ -19,14 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import free_port, wait_for_health
+from ops.mlflow_server import free_port, mlflow_server
+from tests.conftest import TINY_PARAMS, write_tiny_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-TINY_PARAMS = {
-    "rf": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 8},
-    "xgb": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 40},
-}
 
 
 @dataclass(frozen=True)
@@ -84,49 +80,18 @@ class Server:
     backend: str
 
 
-def start_server(backend: str, home: Path) -> tuple[subprocess.Popen, Server]:
-    """`mlflow server` on `backend` with artifacts proxied to a local folder, as the host's server proxies S3."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend,
-        "--artifacts-destination", (home / "artifacts").as_uri(),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-    ]  # fmt: skip
-    log = home / "server.log"
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    with log.open("w") as handle:
-        server = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, server, log, timeout=180)
-    except BaseException:
-        server.kill()
-        raise
-    return server, Server(url, backend)
-
-
 @pytest.fixture(scope="session")
 def pg_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One MLflow server on PostgreSQL for the session."""
-    home = tmp_path_factory.mktemp("pg-server")
-    server, running = start_server(postgres.database("mlflow"), home)
-    try:
-        yield running
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    """One MLflow server on PostgreSQL for the session, with two workers and artifacts proxied to a local
+    folder, as the host's server proxies S3."""
+    backend = postgres.database("mlflow")
+    with mlflow_server(backend, tmp_path_factory.mktemp("pg-server"), workers=2) as url:
+        yield Server(url, backend)
 
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every 16th molecule of the snapshot (81 rows, both splits)."""
-    with (ROOT / "data" / "solubility.csv").open() as handle:
-        rows = list(csv.reader(handle))
-    path = tmp_path_factory.mktemp("tiny-data") / "tiny.csv"
-    with path.open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([rows[0], *rows[1::16]])
-    return path
+    return write_tiny_snapshot(tmp_path_factory.mktemp("tiny-data") / "tiny.csv")
 
 
 WriteConfig = Callable[..., Path]

@@ -20,7 +20,8 @@ from ops.batch_dispatch import Planned, Submitted, dispatch_batch, watch
 from ops.commands import dispatch
 from ops.settings import load_settings
 from ops.transport import Polling
-from tests.scale_out.conftest import ROOT, TINY_PARAMS, Server
+from tests.conftest import TINY_PARAMS
+from tests.scale_out.conftest import ROOT, Server
 from trainer.errors import BadInput
 
 QUEUE, DEFINITION = "ai-drug-training", "ai-drug-trainer"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import free_port, wait_for_health
+from ops.mlflow_server import free_port, wait_for_health
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,6 @@ and a strict stand-in `docker` (standin_docker.py) that starts `python -m traine
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import json
@@ -22,6 +21,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import boto3
@@ -32,24 +32,14 @@ from botocore.awsrequest import AWSResponse
 from ops.commands import FAILURES, dispatch
 from ops.settings import load_settings
 from ops.transport import Polling
+from tests.conftest import HEAD_SHA, TINY_PARAMS, write_tiny_snapshot
 from tests.topology import services
 from tests.topology.services import BIN, ROOT, Compose, Service
 from trainer.errors import guard
 
-# dispatch takes only a commit of the checkout: the one under test.
-SHA = subprocess.run(
-    ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-).stdout.strip()
 BUCKET = "ai-drug-artifacts-topology"
-TINY = {
-    "rf": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 8},
-    "xgb": {
-        "features": {"morgan_size": 64, "descriptors": "properties"},
-        "n_estimators": 30,
-        "early_stopping_rounds": 5,
-    },
-}
-CONFIGS = tuple(f"topology-{family}" for family in TINY)
+TOPOLOGY_FAMILIES = ("rf", "xgb")
+CONFIGS = tuple(f"topology-{family}" for family in TOPOLOGY_FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,8 @@ class Host:
         polling = Polling(interval=1, sleep=lambda _: None)
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(shown):
-            code = guard(lambda: dispatch(settings, root=ROOT, sha=SHA, configs=configs, polling=polling), FAILURES)
+            job = partial(dispatch, settings, root=ROOT, sha=HEAD_SHA, configs=configs, polling=polling)
+            code = guard(job, FAILURES)
         if code != 0:
             pytest.fail(f"invoke dispatch exited {code}: {shown.getvalue()}")
         ssm = boto3.client("ssm", region_name=settings.aws.region)
@@ -166,15 +157,6 @@ class TokenWatch:
             self._stop.wait(0.02)
 
 
-def _tiny_snapshot(path: Path) -> None:
-    """Every 16th molecule of the committed snapshot (both splits): a training takes a second or two."""
-    with (ROOT / "data" / "solubility.csv").open() as handle:
-        rows = list(csv.reader(handle))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([rows[0], *rows[1::16]])
-
-
 def _image_folder(folder: Path) -> tuple[Path, list[str], str]:
     """The training image's files as its Dockerfile lays them out (WORKDIR, tiny configs and data), and its
     ENTRYPOINT and WORKDIR read from the Dockerfile."""
@@ -182,13 +164,13 @@ def _image_folder(folder: Path) -> tuple[Path, list[str], str]:
     entrypoint = json.loads(next(line for line in reversed(lines) if line.startswith("ENTRYPOINT "))[11:])
     workdir = next(line for line in reversed(lines) if line.startswith("WORKDIR ")).split()[1]
     app = folder / workdir.lstrip("/")
-    _tiny_snapshot(app / "data" / "tiny.csv")
+    write_tiny_snapshot(app / "data" / "tiny.csv")
     (app / "configs").mkdir(parents=True)
-    for family, params in TINY.items():
+    for family in TOPOLOGY_FAMILIES:
         document = {
             "endpoint": {"name": "solubility", "unit": "logS"},
             "data": {"path": "data/tiny.csv", "target_column": "logS", "on_invalid": "drop"},
-            "model": {"family": family, **params},
+            "model": {"family": family, **TINY_PARAMS[family]},
         }
         (app / "configs" / f"topology-{family}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     return folder, entrypoint, workdir
@@ -203,7 +185,7 @@ def _standins(folder: Path, host: Host, entrypoint: list[str], workdir: str) -> 
     shutil.copy(Path(__file__).parent / "network_dns.py", folder / "network" / "sitecustomize.py")
     (folder / "container-tmp").mkdir()
     settings = host.settings
-    image = f"{settings['image']['registry']}/{settings['image']['owner']}/{settings['image']['name']}:{SHA}"
+    image = f"{settings['image']['registry']}/{settings['image']['owner']}/{settings['image']['name']}:{HEAD_SHA}"
     (folder / "docker.json").write_text(
         json.dumps(
             {

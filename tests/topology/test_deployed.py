@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.topology.conftest import BUCKET, CONFIGS, SHA, Dispatched, Host
+from tests.conftest import HEAD_SHA
+from tests.topology.conftest import BUCKET, CONFIGS, Dispatched, Host
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -53,7 +54,7 @@ def test_every_config_trains_through_the_host_script(host: Host, first: Dispatch
         config, _, _, _, run_id = line.split()[:5]
         assert runs[config].info.run_id == run_id
         assert runs[config].info.status == "FINISHED"
-        assert runs[config].data.tags["git_sha"] == SHA
+        assert runs[config].data.tags["git_sha"] == HEAD_SHA
     (run_call,) = [call for call in host.calls() if call.get("event") == "run"]
     assert run_call["network"] == host.compose.network
     assert run_call["env"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -12,27 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import TINY_PARAMS, write_tiny_snapshot
+
 ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = ROOT / "data" / "solubility.csv"
-TINY_PARAMS = {
-    "rf": {"features": {"morgan_size": 64, "descriptors": "properties"}, "n_estimators": 8},
-    "xgb": {
-        "features": {"morgan_size": 64, "descriptors": "properties"},
-        "n_estimators": 40,
-        "early_stopping_rounds": 5,
-    },
-}
 
 
 @pytest.fixture
 def tiny_csv(tmp_path: Path) -> Path:
-    """Every 16th molecule of the snapshot (81 rows, both splits), as a file of its own."""
-    with SNAPSHOT.open() as handle:
-        rows = list(csv.reader(handle))
-    path = tmp_path / "tiny.csv"
-    with path.open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([rows[0], *rows[1::16]])
-    return path
+    return write_tiny_snapshot(tmp_path / "tiny.csv")
 
 
 MakeConfig = Callable[..., Path]

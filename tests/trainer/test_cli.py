@@ -18,7 +18,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import free_port, wait_for_health
+from ops.mlflow_server import free_port, wait_for_health
 from tests.trainer.conftest import ROOT, run_trainer
 from trainer.tracking import COMPLETE_TAG
 
@@ -66,8 +66,7 @@ def test_invoke_train_twice_trains_then_skips_everything(make_config, store_uri)
 
 
 def test_stderr_holds_only_the_learning_curve_lines_no_mlflow_noise(make_config, store_uri) -> None:
-    tiny = {"epochs": 2, "augment": 1, "tta": 1, "d_model": 64, "heads": 2, "layers": 2, "feedforward": 64}
-    result = run_trainer("--config", str(make_config("transformer", **tiny)))
+    result = run_trainer("--config", str(make_config("transformer", epochs=2, augment=1, tta=1)))
     assert result.returncode == 0, result.stderr
     assert outcomes(result.stdout)["transformer"][0] == "trained"
     lines = result.stderr.splitlines()

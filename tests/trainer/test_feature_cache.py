@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.trainer.conftest import SNAPSHOT, run_trainer
+from tests.conftest import SNAPSHOT
+from tests.trainer.conftest import run_trainer
 from trainer import feature_cache
 from trainer.feature_cache import SUFFIX, TEMP_PREFIX, FeatureCache
 from trainer.features import FeatureSpec, featuriser_code, featurize

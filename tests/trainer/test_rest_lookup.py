@@ -10,7 +10,7 @@ import uuid
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import free_port
+from ops.mlflow_server import free_port
 from tests.trainer.conftest import ROOT, run_trainer
 from tests.trainer.test_sqlite_lookup import mlflow_answer, write_lookup_cases
 from trainer.errors import BadInput, ProjectError

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import free_port
+from ops.mlflow_server import free_port
 from tests.trainer.conftest import ROOT, run_trainer
 from trainer.lock import lock_path
 from trainer.tracking_server import OutageReporter, bound_retries, retries_for

@@ -12,6 +12,7 @@ import ast
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from trainer.paths import PACKAGE, PROJECT, REQUIREMENTS
@@ -70,15 +71,21 @@ def _reachable(entry_points: list[Path]) -> set[Path]:
         if current in found:
             continue
         found.add(current)
-        for node in ast.walk(ast.parse(current.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            pending += [path for name in names if (path := _module_file(name))]
+        pending += [path for name in _imported_names(current.read_text()) if (path := _module_file(name))]
     return found
+
+
+@cache
+def _imported_names(source: str) -> tuple[str, ...]:
+    """Every name an import statement in `source` may load, lazy imports included. Parsed once per text: every
+    config of a run shares the pipeline's modules, and parsing them again for each was most of the skip path."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return tuple(names)
 
 
 def _module_file(name: str) -> Path | None:

@@ -28,9 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from typing import Any
 import yaml
 
 from ops import bench_data, bench_limits, bench_plots, bench_report
+from ops.mlflow_server import mlflow_server
 from trainer.errors import BadInput
 
 SCALE_FAMILIES = ("rf", "xgb")
@@ -62,21 +60,26 @@ FULL = Plan(
     repeats=5,
     featurise_rows=5_000,
     hash_mb=256,
-    scale_budget_seconds=600,
+    scale_budget_seconds=2400,
     scale_model={"rf": {"n_estimators": 50}, "xgb": {"n_estimators": 300, "early_stopping_rounds": 30}},
 )
+# A quick run computes RDKit's 43 fast descriptors where the full one computes all ~217 (140 molecules/s).
+QUICK_FEATURES = {"descriptors": "properties"}
 QUICK = Plan(
     sizes=(250, 500, 1_000),
     repeats=2,
-    featurise_rows=1_000,
+    featurise_rows=300,
     hash_mb=16,
     scale_budget_seconds=600,
-    scale_model={"rf": {"n_estimators": 10}, "xgb": {"n_estimators": 30, "early_stopping_rounds": 5}},
+    scale_model={
+        "rf": {"n_estimators": 10, "features": QUICK_FEATURES},
+        "xgb": {"n_estimators": 30, "early_stopping_rounds": 5, "features": QUICK_FEATURES},
+    },
     quick=True,
 )
 # A quick run trains every committed config on a quarter of its data with these caps, where the family has them.
 QUICK_MODEL = {"n_estimators": 20, "early_stopping_rounds": 5, "epochs": 2, "patience": 1, "warmup_epochs": 0,
-               "augment": 2, "tta": 1}  # fmt: skip
+               "augment": 2, "tta": 1, "features": QUICK_FEATURES}  # fmt: skip
 QUICK_DATA_EVERY = 4
 QUICK_REPLICATES = 2  # enough for the ensemble, its spread and the replicates' sd
 COPIES = "bench-configs"
@@ -95,6 +98,7 @@ def run(
             raise BadInput(f"{flag}: {value} is not a whole number >= 1")
     changes = {"repeats": repeats, "epoch_cap": epoch_cap}
     plan = Plan(**{**asdict(plan), **{name: value for name, value in changes.items() if value is not None}})
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # for the parity plots' downloads too
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(root)}
     results: dict[str, Any] = {"machine": _machine(plan)}
     with tempfile.TemporaryDirectory(prefix="ai-drug-bench-") as work_text:
@@ -113,8 +117,24 @@ def run(
         molecules = _smiles(snapshots[max(plan.sizes)])[: plan.featurise_rows]
         results["featurisation"] = bench_limits.featurisation(molecules, min(plan.repeats, 2))
         results["hash"] = bench_limits.snapshot_hash(_hash_file(snapshots[max(plan.sizes)], work, plan.hash_mb), 3)
-    bench_report.write(results, out, [path.relative_to(out) for path in bench_plots.draw_all(results, out / "docs")])
+    figures = [*bench_plots.draw_all(results, out / "docs"), *_parity_pictures(results["training"], out / "docs")]
+    bench_report.write(results, out, [path.relative_to(out) for path in figures])
     return results
+
+
+def _parity_pictures(training: list[dict[str, Any]], docs: Path) -> list[Path]:
+    """Per endpoint, the parity plot of its best config (lowest ensemble test RMSE), as docs/parity-<endpoint>.png."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in training:
+        if row["endpoint"] not in best or row["test_rmse"] < best[row["endpoint"]]["test_rmse"]:
+            best[row["endpoint"]] = row
+    docs.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    for endpoint, row in sorted(best.items()):
+        picture = docs / f"parity-{endpoint}.png"
+        shutil.copyfile(row["parity_plot"], picture)
+        pictures.append(picture)
+    return pictures
 
 
 def _machine(plan: Plan) -> dict[str, Any]:
@@ -250,7 +270,7 @@ def _skip(root: Path, configs: list[Path], store: Path, env: dict[str, str], rep
     baseline = [sys.executable, "-c", "import mlflow"]
     sqlite_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db"}
     results = {"sqlite": _interleaved(train, baseline, root, sqlite_env, repeats)}
-    with _server(store, env) as url:
+    with mlflow_server(f"sqlite:///{store}/mlflow.db", store / "server") as url:
         results["server"] = _interleaved(train, baseline, root, {**env, "MLFLOW_TRACKING_URI": url}, repeats)
     return results
 
@@ -266,40 +286,6 @@ def _interleaved(command: list[str], baseline: list[str], root: Path, env: dict[
                 raise RuntimeError(f"{' '.join(argv[:4])}: did not skip ({result.returncode}): {result.stderr[-500:]}")
     skip, base = statistics.median(times["skip"]), statistics.median(times["import_mlflow"])
     return {"skip_seconds": skip, "import_mlflow_seconds": base, "ratio": skip / base, "repeats": repeats}
-
-
-@contextmanager
-def _server(store: Path, env: dict[str, str]) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1 over the bench's SQLite store."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{store}/mlflow.db",
-        "--default-artifact-root", (store / "artifacts").as_uri(),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    log = (store / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {(store / 'server.log').read_text()[-500:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def _scale(

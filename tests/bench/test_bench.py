@@ -84,7 +84,10 @@ def test_quick_bench_measures_every_section_with_sane_numbers(quick) -> None:
 
 def test_quick_bench_writes_figures_tables_and_the_readme_section(quick) -> None:
     out, results = quick
-    for name in ("bench-scale.png", "bench-quality.png", "bench-featurisation.png"):
+    endpoints = sorted({row["endpoint"] for row in results["training"]})
+    assert endpoints == ["freesolv", "solubility"]
+    parity = [f"parity-{endpoint}.png" for endpoint in endpoints]
+    for name in ("bench-scale.png", "bench-quality.png", "bench-featurisation.png", *parity):
         figure = (out / "docs" / name).read_bytes()
         assert figure.startswith(PNG) and len(figure) > 10_000, name
     tables = (out / "bench" / "tables.md").read_text()
@@ -93,6 +96,7 @@ def test_quick_bench_writes_figures_tables_and_the_readme_section(quick) -> None
     assert section.strip() == tables.strip()
     assert readme.split(BEGIN)[0] == (ROOT / "README.md").read_text().split(BEGIN)[0], "the rest is left as it was"
     assert "![bench-scale](docs/bench-scale.png)" in tables
+    assert "![parity-solubility](docs/parity-solubility.png)" in tables
     assert "| featurise | " in tables and "| `mlflow server` on 127.0.0.1 |" in tables
     assert f"{results['training'][0]['test_rmse']:.3f}" in tables
 

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.trainer.conftest import ROOT, run_trainer
 
@@ -127,3 +128,30 @@ def test_the_explain_transcript_shows_the_current_key_parts(block: str, tmp_path
     parts = prepare(changed).parts
     shown = (parts.run_key[:12], parts.code_hash[:12], parts.config_hash[:12], parts.data_hash[:12])
     assert shown == (key, code, config, data), "README's --explain transcript is stale: print it with --explain"
+
+
+def test_the_train_transcript_trains_every_committed_config_then_skips_each() -> None:
+    (block,) = [body for body in blocks("text") if body.startswith("$ invoke train\n")]
+    sessions: list[list[str]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            sessions.append([])
+        else:
+            sessions[-1].append(line)
+    first, second = sessions[0], sessions[1]
+    committed = sorted((ROOT / "configs").rglob("*.yaml"))
+    expected = [
+        (str(path.relative_to(ROOT)), yaml.safe_load(path.read_text())["model"]["family"]) for path in committed
+    ]
+    trained = [
+        re.fullmatch(r"(\S+)  (\w+)  trained  run ([0-9a-f]{32})  test RMSE \d+\.\d{3}  \d+\.\d s", line)
+        for line in first
+    ]
+    assert all(trained), first
+    assert [(match[1], match[2]) for match in trained] == expected
+    skipped = [
+        re.fullmatch(r"(\S+)  (\w+)  skipped  run ([0-9a-f]{32})  \(a complete run already holds this key\)", line)
+        for line in second
+    ]
+    assert all(skipped), second
+    assert [match.groups() for match in skipped] == [match.groups() for match in trained]

@@ -16,6 +16,7 @@ from trainer.errors import (
     Terminated,
     fail,
     one_line,
+    raise_terminated,
     say,
 )
 from trainer.tracking import quiet_mlflow
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 def run(configs: list[str], explain: bool, configs_dir: Path, lock_timeout: float) -> int:
     """Exit code: 0 when every config trained or skipped, 2 for bad input, 1 for anything else."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, raise_terminated)
     quiet_mlflow()
     try:
         paths = config_paths(configs, configs_dir)
@@ -114,7 +115,3 @@ def _describe(outcome: Outcome) -> str:
     if outcome.action == "trained":
         return f"{head}  test RMSE {outcome.test_rmse:.3f}  {outcome.seconds:.1f} s"
     return f"{head}  (a complete run already holds this key)"
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated

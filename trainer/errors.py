@@ -33,6 +33,23 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like KeyboardInterrupt so the active run is marked KILLED."""
 
 
+_terminations = 0
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """The SIGTERM handler. It also counts the signal: a native library that calls back into Python (XGBoost's
+    data iterator, while it builds its matrix) swallows the exception and then fails with an error of its own,
+    and that run was still killed, not failed."""
+    global _terminations
+    _terminations += 1
+    raise Terminated
+
+
+def terminations() -> int:
+    """How many SIGTERMs this process has received; a run compares the count at its start and at its end."""
+    return _terminations
+
+
 class RunKilled(BaseException):
     """An interrupt (SIGTERM or Ctrl-C) ended an active run, which is now marked KILLED."""
 

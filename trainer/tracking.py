@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.errors import RunKilled, Terminated
+from trainer.errors import RunKilled, Terminated, terminations
 from trainer.paths import PROJECT
 from trainer.rest_lookup import newest_finished_run
 from trainer.sqlite_lookup import find_complete_run
@@ -141,12 +141,16 @@ def training_run(store: Store, tags: dict[str, str]) -> Iterator[Run]:
 
     mlflow.set_tracking_uri(store.uri)
     run = mlflow.start_run(experiment_id=store.ensure_experiment(), tags=tags, log_system_metrics=False)
+    signals_before = terminations()
     try:
         yield run
     except (Terminated, KeyboardInterrupt) as interrupt:
         mlflow.end_run("KILLED")
         raise RunKilled(run.info.run_id) from interrupt
-    except BaseException:
+    except BaseException as err:
+        if terminations() > signals_before:  # a native callback swallowed the SIGTERM and failed instead
+            mlflow.end_run("KILLED")
+            raise RunKilled(run.info.run_id) from err
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")

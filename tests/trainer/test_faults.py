@@ -3,6 +3,7 @@ code, and nothing counted or written. A full disk is a real one: a small tmpfs m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -128,3 +129,41 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def raise_swallowed_sigterm() -> None:
+    """What XGBoost's ctypes data callback does with a SIGTERM: the exception is dropped, then XGBoost fails."""
+    import signal
+
+    from trainer import errors
+
+    with contextlib.suppress(errors.Terminated):
+        errors.raise_terminated(signal.SIGTERM, None)
+    raise RuntimeError("Check failed: rbegin == Info().num_row_ (6 vs. 12)")
+
+
+def test_a_sigterm_that_a_native_callback_swallowed_still_marks_the_run_killed(store_uri) -> None:
+    """XGBoost builds its matrix through a ctypes callback: a SIGTERM there is 'ignored' and XGBoost fails with
+    an error of its own (seen: 'Check failed: rbegin == Info().num_row_'). The run was killed all the same."""
+
+    from mlflow import MlflowClient
+
+    from trainer import errors
+    from trainer.tracking import Store, training_run
+
+    with pytest.raises(errors.RunKilled) as killed, training_run(Store(store_uri, "swallowed"), {}):
+        raise_swallowed_sigterm()
+    assert MlflowClient(store_uri).get_run(killed.value.run_id).info.status == "KILLED"
+
+
+def test_an_error_after_an_earlier_runs_sigterm_still_marks_the_run_failed(store_uri) -> None:
+    from mlflow import MlflowClient
+
+    from trainer import errors
+    from trainer.tracking import Store, training_run
+
+    with pytest.raises(errors.RunKilled), training_run(Store(store_uri, "failed"), {}):
+        raise_swallowed_sigterm()
+    with pytest.raises(RuntimeError), training_run(Store(store_uri, "failed"), {}) as run:
+        raise RuntimeError("a real failure")
+    assert MlflowClient(store_uri).get_run(run.info.run_id).info.status == "FAILED"
